@@ -1,0 +1,3 @@
+from voip24h.cli import main
+
+main()

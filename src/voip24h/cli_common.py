@@ -1,0 +1,57 @@
+"""What every voip24h subcommand shares: options, settings loading, output, errors."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+import click
+from sqlalchemy import Engine
+
+from voip24h.config import Settings, SettingsError, load_settings
+from voip24h.db.engine import DatabaseUrlError, make_engine
+
+db_option = click.option(
+    "--db",
+    "database_url",
+    metavar="URL",
+    default=None,
+    help="Database URL [env VOIP24H_DATABASE_URL; default sqlite:///voip24h.db].",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
+
+
+def settings_from(ctx: click.Context, **flags: Any) -> Settings:
+    """Settings for this command: defaults <- --config file <- environment <- flags."""
+    root = ctx.find_root()
+    try:
+        return load_settings(flags, config_file=(root.obj or {}).get("config"))
+    except (SettingsError, DatabaseUrlError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def engine_for(settings: Settings) -> Engine:
+    try:
+        return make_engine(settings.database_url)
+    except DatabaseUrlError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def database_errors(action: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn database connection failures into a one-line error instead of a traceback."""
+    from sqlalchemy.exc import OperationalError
+
+    @functools.wraps(action)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return action(*args, **kwargs)
+        except OperationalError as exc:
+            raise click.ClickException(f"database error: {exc.orig}") from None
+
+    return wrapper

@@ -1,0 +1,192 @@
+"""Settings, declared once: name, type, default and help.
+
+Values are layered: defaults <- TOML file <- ``VOIP24H_*`` environment <- flags,
+and validated when loaded, so a bad value stops the program with a clear message
+instead of failing on the first request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+ENV_PREFIX = "VOIP24H_"
+CONFIG_FILE_ENV = "VOIP24H_CONFIG"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot work."""
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the server and the command line tools."""
+
+    database_url: str = _setting(
+        "sqlite:///voip24h.db",
+        "Database URL: sqlite:///FILE, postgresql://USER@HOST/DB or mysql://USER@HOST/DB "
+        "(MariaDB too). The SQLite file is relative to the working directory.",
+    )
+    timezone: str = _setting(
+        "Asia/Ho_Chi_Minh",
+        "The PBX's IANA time zone: fromDate/toDate days and callDate are in this zone. "
+        "Changing it needs `voip24h db reindex`.",
+    )
+    extension_pattern: str = _setting(
+        "[0-9]{2,6}",
+        "Regular expression (ASCII, whole name) an endpoint name must match to be an "
+        "extension; trunks and other names are not.",
+    )
+    extensions: str = _setting(
+        "",
+        "Explicit extension list and ranges (e.g. '100-199,205'); when set it replaces "
+        "extension_pattern.",
+    )
+    max_range_days: int = _setting(
+        366, "Longest fromDate..toDate window, in days (both ends inclusive)."
+    )
+    max_records: int = _setting(
+        100_000,
+        "Most records one answer may carry; a larger result is refused with "
+        "result_too_large, never cut.",
+    )
+    max_body_bytes: int = _setting(65_536, "Largest request body accepted, in bytes.")
+    host: str = _setting("127.0.0.1", "Address the server listens on.")
+    port: int = _setting(8024, "Port the server listens on.")
+    workers: int = _setting(1, "Server worker processes.")
+    db_timeout_seconds: float = _setting(
+        10.0, "Longest time one request may spend in the database before it is cancelled."
+    )
+    db_pool_size: int = _setting(8, "Database connections per worker (PostgreSQL, MariaDB).")
+    partner_cache_seconds: float = _setting(
+        2.0,
+        "How long a checked secret is trusted without asking the database again; a "
+        "revocation takes effect within this time.",
+    )
+    log_level: str = _setting("info", "Log level: debug, info, warning or error.")
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some values changed, validated again."""
+        new = dataclasses.replace(self, **changes)
+        new.validate()
+        return new
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def validate(self) -> None:
+        """Raise SettingsError naming the first setting whose value cannot work."""
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise SettingsError(f"timezone: unknown time zone {self.timezone!r}") from exc
+        try:
+            re.compile(self.extension_pattern, re.ASCII)
+        except re.error as exc:
+            raise SettingsError(
+                f"extension_pattern: not a valid regular expression: {exc}"
+            ) from exc
+        if self.extensions:
+            from voip24h.partners import parse_extensions
+
+            try:
+                parse_extensions(self.extensions)
+            except ValueError as exc:
+                raise SettingsError(f"extensions: {exc}") from exc
+        for name in ("max_range_days", "max_records", "max_body_bytes", "workers", "db_pool_size"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name}: must be at least 1")
+        if not 0 < self.port < 65536:
+            raise SettingsError("port: must be between 1 and 65535")
+        for name in ("db_timeout_seconds",):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name}: must be greater than 0")
+        if self.partner_cache_seconds < 0:
+            raise SettingsError("partner_cache_seconds: must not be negative")
+        if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
+            raise SettingsError("log_level: must be debug, info, warning or error")
+
+
+def describe() -> list[tuple[str, str, Any, str]]:
+    """(name, environment variable, default, help) for every setting, in declaration order."""
+    return [(f.name, env_name(f.name), f.default, f.metadata["help"]) for f in fields(Settings)]
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    try:
+        if kind == "int":
+            if isinstance(raw, bool):
+                raise ValueError
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError
+        return str(raw)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{name}: {raw!r} is not a valid {kind}") from None
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    config_file: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build validated Settings from defaults, a TOML file, the environment and overrides.
+
+    ``overrides`` are the command-line flags; a value of None means "not given".
+    The TOML file comes from ``config_file`` or ``VOIP24H_CONFIG``.
+    """
+    env = os.environ if environ is None else environ
+    known = {f.name for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    path = config_file or env.get(CONFIG_FILE_ENV)
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SettingsError(f"config file {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"config file {path}: {exc}") from exc
+        section = data.get("voip24h", data)
+        for key, raw in section.items():
+            if key not in known:
+                raise SettingsError(f"config file {path}: unknown setting {key!r}")
+            values[key] = _coerce(key, raw)
+    for name in known:
+        if env_name(name) in env:
+            values[name] = _coerce(name, env[env_name(name)])
+    for name, raw in (overrides or {}).items():
+        if raw is None:
+            continue
+        if name not in known:
+            raise SettingsError(f"unknown setting {name!r}")
+        values[name] = _coerce(name, raw)
+    settings = Settings(**values)
+    settings.validate()
+    return settings

@@ -1,0 +1,1 @@
+"""Storage: engines, schema, migrations and one query module per table."""

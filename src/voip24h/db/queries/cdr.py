@@ -1,0 +1,68 @@
+"""The ``cdr`` table: idempotent inserts, and rows by uniqueid for the mapping."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+from voip24h.db.schema import cdr
+
+_ROW_ORDER = (cdr.c.uniqueid, cdr.c.calldate, cdr.c.sequence, cdr.c.id)
+
+
+def _insert_ignoring_duplicates(dialect_name: str) -> Any:
+    if dialect_name == "sqlite":
+        return sqlite.insert(cdr).on_conflict_do_nothing(index_elements=["row_key"])
+    if dialect_name == "postgresql":
+        return postgresql.insert(cdr).on_conflict_do_nothing(index_elements=["row_key"])
+    stmt = mysql.insert(cdr)
+    return stmt.on_duplicate_key_update(row_key=stmt.inserted.row_key)
+
+
+def insert_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Insert normalized rows whose row_key is new; return the rows inserted.
+
+    Duplicates, within the batch or against the table, are skipped; the
+    conflict clause keeps a concurrent loader of the same rows harmless too.
+    """
+    unique: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        unique.setdefault(row["row_key"], row)
+    if not unique:
+        return []
+    existing: set[str] = set()
+    keys = list(unique)
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        existing.update(conn.scalars(select(cdr.c.row_key).where(cdr.c.row_key.in_(chunk))))
+    new = [row for key, row in unique.items() if key not in existing]
+    if new:
+        conn.execute(_insert_ignoring_duplicates(conn.dialect.name), new)
+    return new
+
+
+def rows_of_calls(conn: Connection, uniqueids: Sequence[str]) -> list[dict[str, Any]]:
+    """Every row of the given uniqueids, in mapping order."""
+    rows: list[dict[str, Any]] = []
+    ids = list(dict.fromkeys(uniqueids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        result = conn.execute(select(cdr).where(cdr.c.uniqueid.in_(chunk)).order_by(*_ROW_ORDER))
+        rows.extend(dict(row) for row in result.mappings())
+    return rows
+
+
+def iter_all_rows(conn: Connection, batch: int = 5000) -> Iterator[dict[str, Any]]:
+    """Every row of the table grouped by uniqueid (in mapping order), streamed."""
+    result = conn.execution_options(stream_results=True, yield_per=batch).execute(
+        select(cdr).order_by(*_ROW_ORDER)
+    )
+    for row in result.mappings():
+        yield dict(row)
+
+
+def count(conn: Connection) -> int:
+    return int(conn.scalar(select(func.count()).select_from(cdr)) or 0)

@@ -1,0 +1,127 @@
+"""Tables, in portable types. Migrations under db/migrations create and upgrade them.
+
+``cdr`` is the source of truth, with Asterisk's column names (FreePBX's
+``calldate`` layout plus Master.csv's ``answer``/``end``). ``call_records`` is
+derived from it by records.py and can always be rebuilt (``voip24h db reindex``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+_MYSQL: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+cdr = Table(
+    "cdr",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    # Identity of a row for idempotent loading: (uniqueid, sequence) where the
+    # source has a sequence, else a digest of the row's content (importer.row_key).
+    Column("row_key", String(64), nullable=False, unique=True),
+    Column("calldate", DateTime, nullable=False),
+    Column("answer", DateTime),
+    Column("end", DateTime),
+    Column("clid", String(255), nullable=False, default=""),
+    Column("src", String(80), nullable=False, default=""),
+    Column("dst", String(80), nullable=False, default=""),
+    Column("dcontext", String(80), nullable=False, default=""),
+    Column("channel", String(255), nullable=False, default=""),
+    Column("dstchannel", String(255), nullable=False, default=""),
+    Column("lastapp", String(80), nullable=False, default=""),
+    Column("lastdata", String(255), nullable=False, default=""),
+    Column("duration", Integer, nullable=False, default=0),
+    Column("billsec", Integer, nullable=False, default=0),
+    Column("disposition", String(45), nullable=False, default=""),
+    Column("amaflags", Integer, nullable=False, default=0),
+    Column("accountcode", String(80), nullable=False, default=""),
+    Column("uniqueid", String(150), nullable=False, default=""),
+    Column("userfield", String(255), nullable=False, default=""),
+    Column("did", String(50), nullable=False, default=""),
+    Column("recordingfile", String(255), nullable=False, default=""),
+    Column("cnum", String(80), nullable=False, default=""),
+    Column("cnam", String(80), nullable=False, default=""),
+    Column("outbound_cnum", String(80), nullable=False, default=""),
+    Column("outbound_cnam", String(80), nullable=False, default=""),
+    Column("dst_cnam", String(80), nullable=False, default=""),
+    Column("linkedid", String(150), nullable=False, default=""),
+    Column("peeraccount", String(80), nullable=False, default=""),
+    Column("sequence", Integer),
+    Index("ix_cdr_uniqueid", "uniqueid"),
+    Index("ix_cdr_calldate", "calldate"),
+    **_MYSQL,
+)
+
+call_records = Table(
+    "call_records",
+    metadata,
+    Column("callid", String(150), primary_key=True),
+    Column("user_ext", String(80), primary_key=True),
+    Column("user_num", BigInteger),
+    Column("accountcode", String(80), nullable=False, default=""),
+    Column("call_ts", BigInteger, nullable=False),
+    Column("call_date", String(19), nullable=False),
+    Column("phone_number", String(80), nullable=False, default=""),
+    Column("call_type", String(16), nullable=False),
+    Column("call_status", String(45), nullable=False, default=""),
+    Column("direction", String(16), nullable=False),
+    Column("duration", Integer, nullable=False, default=0),
+    Column("billsec", Integer, nullable=False, default=0),
+    Column("did", String(50), nullable=False, default=""),
+    Column("linkedid", String(150), nullable=False, default=""),
+    Column("recordingfile", String(255), nullable=False, default=""),
+    Index("ix_records_user_ts", "user_ext", "call_ts", "callid"),
+    Index("ix_records_ts", "call_ts", "callid"),
+    Index("ix_records_account_ts", "accountcode", "call_ts", "callid"),
+    **_MYSQL,
+)
+
+partners = Table(
+    "partners",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("accountcodes", Text, nullable=False, default=""),
+    Column("extensions", Text, nullable=False, default=""),
+    Column("created_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime),
+    **_MYSQL,
+)
+
+partner_secrets = Table(
+    "partner_secrets",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("partner_id", Id, ForeignKey("partners.id", ondelete="CASCADE"), nullable=False),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime),
+    Column("revoked_at", DateTime),
+    Index("ix_partner_secrets_partner", "partner_id"),
+    **_MYSQL,
+)
+
+meta = Table(
+    "voip24h_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    **_MYSQL,
+)
+
+CDR_COLUMNS: tuple[str, ...] = tuple(c.name for c in cdr.columns if c.name not in ("id", "row_key"))

@@ -1,0 +1,52 @@
+"""HTTP handlers: read and check the request, call the service, render. Nothing else."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from voip24h import errors, protocol
+from voip24h.app_state import State
+
+JSON = "application/json"
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == JSON or (media.startswith("application/") and media.endswith("+json"))
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing anything over ``limit`` bytes before reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            too_big = int(declared) > limit
+        except ValueError:
+            raise errors.InvalidRequest("Content-Length is not a number.") from None
+        if too_big:
+            raise errors.PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise errors.PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def partner_api(request: Request) -> Response:
+    """POST /api/v1/partner/voip24h."""
+    state: State = request.app.state.voip24h
+    if not _is_json(request.headers.get("content-type")):
+        raise errors.UnsupportedMediaType()
+    body = await read_body(request, state.settings.max_body_bytes)
+    envelope = protocol.parse_envelope(body)
+    partner = await state.partners.authenticate(envelope.secret)
+    data = protocol.parse_data(envelope)
+    query = protocol.to_query(data, state.settings, state.matcher)
+    rows = await state.records.find(partner, query)
+    return Response(protocol.render_records(rows), media_type=JSON)

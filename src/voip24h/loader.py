@@ -1,0 +1,153 @@
+"""Writing CDR rows: batches that insert new rows and rebuild their calls' records atomically."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine
+
+from voip24h.config import Settings
+from voip24h.db import migrate
+from voip24h.db.queries import cdr as cdr_queries
+from voip24h.db.queries import meta as meta_queries
+from voip24h.db.queries import records as record_queries
+from voip24h.records import ExtensionMatcher, group_by_uniqueid, records_for_call
+
+INDEX_KEY = "records_built_with"
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database needs ``voip24h db upgrade`` first."""
+
+
+class IndexOutOfDate(RuntimeError):
+    """Records were built with other mapping settings; ``voip24h db reindex`` fixes it."""
+
+
+@dataclass
+class LoadStats:
+    inserted: int = 0
+    duplicates: int = 0
+    records: int = 0
+
+    def add(self, other: LoadStats) -> None:
+        self.inserted += other.inserted
+        self.duplicates += other.duplicates
+        self.records += other.records
+
+
+def mapping_fingerprint(settings: Settings) -> str:
+    """What the derived records depend on besides the rows themselves."""
+    return (
+        f"timezone={settings.timezone};pattern={settings.extension_pattern};"
+        f"extensions={settings.extensions}"
+    )
+
+
+class Loader:
+    """Loads normalized ``cdr`` rows and keeps ``call_records`` in step with them."""
+
+    def __init__(self, engine: Engine, settings: Settings):
+        self.engine = engine
+        self.settings = settings
+        self.zone: ZoneInfo = settings.zone
+        self.matcher = ExtensionMatcher(settings.extension_pattern, settings.extensions)
+
+    def check_ready(self) -> None:
+        """Refuse to write into an old schema or records built with other settings."""
+        if not migrate.is_current(self.engine):
+            raise SchemaOutOfDate("the database schema is not current: run `voip24h db upgrade`")
+        with self.engine.begin() as conn:
+            built = meta_queries.get(conn, INDEX_KEY)
+            wanted = mapping_fingerprint(self.settings)
+            if built is None:
+                meta_queries.put(conn, INDEX_KEY, wanted)
+            elif built != wanted:
+                raise IndexOutOfDate(
+                    f"records were built with {built}, settings now say {wanted}: "
+                    "run `voip24h db reindex`"
+                )
+
+    def load_batch(self, rows: list[dict[str, Any]]) -> LoadStats:
+        """Insert one batch and rebuild the records of its calls, in one transaction."""
+        with self.engine.begin() as conn:
+            return self.load_batch_in(conn, rows)
+
+    def load_batch_in(self, conn: Connection, rows: list[dict[str, Any]]) -> LoadStats:
+        new = cdr_queries.insert_rows(conn, rows)
+        stats = LoadStats(inserted=len(new), duplicates=len(rows) - len(new))
+        if new:
+            uniqueids = list(dict.fromkeys(row["uniqueid"] for row in new))
+            stats.records = self.rebuild_calls(conn, uniqueids)
+        return stats
+
+    def rebuild_calls(self, conn: Connection, uniqueids: list[str]) -> int:
+        groups = group_by_uniqueid(cdr_queries.rows_of_calls(conn, uniqueids))
+        records = [
+            rec
+            for rows in groups.values()
+            for rec in records_for_call(rows, self.matcher, self.zone)
+        ]
+        return record_queries.replace_records(conn, uniqueids, records)
+
+    def load(
+        self,
+        rows: Iterable[dict[str, Any]],
+        batch_size: int = 5000,
+        progress: Callable[[LoadStats], None] | None = None,
+    ) -> LoadStats:
+        """Load rows in atomic batches; ``progress`` is called after each batch."""
+        total = LoadStats()
+        for batch in batched(rows, batch_size):
+            total.add(self.load_batch(batch))
+            if progress:
+                progress(total)
+        return total
+
+    def reindex(
+        self, progress: Callable[[int, int], None] | None = None, batch_size: int = 5000
+    ) -> int:
+        """Rebuild every record from the ``cdr`` table in one transaction.
+
+        Readers keep seeing the old records until the new ones are committed.
+        ``progress(rows_done, records_written)`` is called after each batch.
+        """
+        written = done = 0
+        with self.engine.begin() as conn:
+            record_queries.delete_all(conn)
+            pending: list[Any] = []
+            current: list[dict[str, Any]] = []
+            current_id: str | None = None
+            # MySQL drivers cannot write on a connection that is streaming a result.
+            separate = conn.dialect.name == "mysql"
+            with self.engine.connect() if separate else nullcontext(conn) as reader:
+                for row in cdr_queries.iter_all_rows(reader, batch_size):
+                    done += 1
+                    if row["uniqueid"] != current_id and current:
+                        pending.extend(records_for_call(current, self.matcher, self.zone))
+                        current = []
+                    current_id = row["uniqueid"]
+                    current.append(row)
+                    if len(pending) >= batch_size:
+                        written += record_queries.insert_records(conn, pending)
+                        pending = []
+                        if progress:
+                            progress(done, written)
+            if current:
+                pending.extend(records_for_call(current, self.matcher, self.zone))
+            written += record_queries.insert_records(conn, pending)
+            meta_queries.put(conn, INDEX_KEY, mapping_fingerprint(self.settings))
+        if progress:
+            progress(done, written)
+        return written
+
+
+def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
