@@ -88,7 +88,11 @@ def select_records(
     """
     stmt = select(*columns).where(scope_clause(scope))
     if by_user:
-        stmt = stmt.where(t.c.user_ext == bindparam("user"))
+        stmt = stmt.where(t.c.user_ext == bindparam("user", required=False))
     if by_window:
-        stmt = stmt.where(t.c.call_ts >= bindparam("start"), t.c.call_ts < bindparam("end"))
-    return stmt.order_by(t.c.call_ts.desc(), t.c.callid.desc()).limit(bindparam("limit"))
+        stmt = stmt.where(
+            t.c.call_ts >= bindparam("start", required=False),
+            t.c.call_ts < bindparam("end", required=False),
+        )
+    newest_first = stmt.order_by(t.c.call_ts.desc(), t.c.callid.desc())
+    return newest_first.limit(bindparam("limit", required=False))
