@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 from sqlalchemy import select
@@ -72,8 +73,13 @@ def test_malformed_bodies(world, client, engine, content, code):
 
 @pytest.mark.parametrize(
     ("secret", "code"),
-    [(None, "missing_secret"), ("", "missing_secret"), ("wrong-secret-123456789", "invalid_secret"),
-     (12345, "invalid_secret"), ("' OR '1'='1", "invalid_secret")],
+    [
+        (None, "missing_secret"),
+        ("", "missing_secret"),
+        ("wrong-secret-123456789", "invalid_secret"),
+        (12345, "invalid_secret"),
+        ("' OR '1'='1", "invalid_secret"),
+    ],
 )
 def test_bad_secrets_are_401(world, post, secret, code):
     check(post("getUser", secret, {"user": "137"}), 401, code)
@@ -141,7 +147,10 @@ def test_unauthenticated_requests_learn_nothing_about_data_validation(world, pos
 
 
 def test_user_outside_scope_is_403_without_data(world, post):
-    for request_type, data in [("getUser", {"user": "201"}), ("getUserDate", {**GOOD, "user": "201"})]:
+    for request_type, data in [
+        ("getUser", {"user": "201"}),
+        ("getUserDate", {**GOOD, "user": "201"}),
+    ]:
         check(post(request_type, world["scoped"], data), 403, "user_not_permitted")
 
 
@@ -155,8 +164,10 @@ def test_wrong_path_is_404(world, client, path):
     check(client.post(path, json={}), 404, "not_found")
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
-                                          "multipart/form-data; boundary=x", ""])
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""],
+)
 def test_non_json_content_type_is_415(world, client, content_type):
     body = b'{"requestType": "getUser", "partnerSecret": "x", "data": {"user": "137"}}'
     check(raw(client, body, content_type), 415, "unsupported_media_type")
@@ -164,14 +175,20 @@ def test_non_json_content_type_is_415(world, client, content_type):
 
 def test_json_with_charset_is_accepted(world, client):
     body = b'{"requestType": "getUser", "partnerSecret": "%s", "data": {"user": "137"}}' % (
-        world["secret"].encode())
+        world["secret"].encode()
+    )
     assert raw(client, body, "application/json; charset=utf-8").json()["respCode"] == 0
 
 
 def test_body_over_the_limit_is_413(world, client, engine):
-    padding = "x" * 70_000
-    body = ('{"requestType": "getUser", "partnerSecret": "%s", "data": {"user": "137"}, "pad": "%s"}'
-            % (world["secret"], padding)).encode()
+    body = json.dumps(
+        {
+            "requestType": "getUser",
+            "partnerSecret": world["secret"],
+            "data": {"user": "137"},
+            "pad": "x" * 70_000,
+        }
+    ).encode()
     check(raw(client, body), 413, "payload_too_large")
     assert snapshot(engine) == world["before"]
 
@@ -185,19 +202,40 @@ def test_chunked_body_over_the_limit_is_413(world, client):
     check(response, 413, "payload_too_large")
 
 
-@pytest.mark.parametrize("value", ["'; DROP TABLE cdr; --", "\" OR 1=1 --", "%", "_", "\\",
-                                   "\u0000", "tiếng Việt", "\U0001f4de", "１０１"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "'; DROP TABLE cdr; --",
+        '" OR 1=1 --',
+        "%",
+        "_",
+        "\\",
+        "\u0000",
+        "tiếng Việt",
+        "\U0001f4de",
+        "\uff11\uff10\uff11",
+    ],
+)
 def test_hostile_strings_in_every_field_never_500(world, client, engine, value):
     for body in [
         {"requestType": value, "partnerSecret": world["secret"], "data": {"user": "137"}},
         {"requestType": "getUser", "partnerSecret": value, "data": {"user": "137"}},
         {"requestType": "getUser", "partnerSecret": world["secret"], "data": {"user": value}},
-        {"requestType": "getDate", "partnerSecret": world["secret"],
-         "data": {"fromDate": value, "toDate": "31/07/2018"}},
-        {"requestType": "getUserDate", "partnerSecret": world["secret"],
-         "data": {**GOOD, "toDate": value}},
-        {"requestType": "getDate", "partnerSecret": world["secret"],
-         "data": {"fromDate": "01/07/2018", "toDate": "31/07/2018", "user": value}},
+        {
+            "requestType": "getDate",
+            "partnerSecret": world["secret"],
+            "data": {"fromDate": value, "toDate": "31/07/2018"},
+        },
+        {
+            "requestType": "getUserDate",
+            "partnerSecret": world["secret"],
+            "data": {**GOOD, "toDate": value},
+        },
+        {
+            "requestType": "getDate",
+            "partnerSecret": world["secret"],
+            "data": {"fromDate": "01/07/2018", "toDate": "31/07/2018", "user": value},
+        },
     ]:
         response = client.post(API, json=body)
         assert response.status_code < 500

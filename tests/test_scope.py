@@ -20,20 +20,38 @@ def tenants(load):
     """acme and globex reuse extension numbers 101-105; globex also has 201-205."""
     rows = []
     n = 0
-    for account, exts in [("acme", ["101", "102", "103", "104", "105", "150"]),
-                          ("globex", ["101", "102", "103", "104", "105", "201", "202", "205"])]:
+    for account, exts in [
+        ("acme", ["101", "102", "103", "104", "105", "150"]),
+        ("globex", ["101", "102", "103", "104", "105", "201", "202", "205"]),
+    ]:
         for ext in exts:
             for kind in ("out", "in"):
                 n += 1
                 start = START + timedelta(minutes=n)
                 uid = f"{1531188000 + n * 60}.{n}"
                 if kind == "out":
-                    rows.append(cdr_row(uniqueid=uid, calldate=start, accountcode=account, src=ext,
-                                        channel=chan(ext), dst=f"09{n:08d}"))
+                    rows.append(
+                        cdr_row(
+                            uniqueid=uid,
+                            calldate=start,
+                            accountcode=account,
+                            src=ext,
+                            channel=chan(ext),
+                            dst=f"09{n:08d}",
+                        )
+                    )
                 else:
-                    rows.append(cdr_row(uniqueid=uid, calldate=start, accountcode=account,
-                                        src=f"03{n:08d}", dst=ext, channel=chan("viettel-trunk"),
-                                        dstchannel=chan(ext)))
+                    rows.append(
+                        cdr_row(
+                            uniqueid=uid,
+                            calldate=start,
+                            accountcode=account,
+                            src=f"03{n:08d}",
+                            dst=ext,
+                            channel=chan("viettel-trunk"),
+                            dstchannel=chan(ext),
+                        )
+                    )
     load(*rows)
 
 
@@ -42,9 +60,16 @@ def raw_rows(engine, records):
     out = []
     with engine.connect() as conn:
         for record in records:
-            row = conn.execute(select(call_records).where(
-                call_records.c.callid == record["callId"],
-                call_records.c.user_ext == record["user"])).mappings().one()
+            row = (
+                conn.execute(
+                    select(call_records).where(
+                        call_records.c.callid == record["callId"],
+                        call_records.c.user_ext == record["user"],
+                    )
+                )
+                .mappings()
+                .one()
+            )
             out.append(row)
     return out
 
@@ -52,15 +77,24 @@ def raw_rows(engine, records):
 SCOPES = [
     (("acme",), (), lambda row: row["accountcode"] == "acme"),
     ((), ("100-199",), lambda row: row["user_ext"] in parse_extensions("100-199")),
-    (("globex",), ("200-299", "101"),
-     lambda row: row["accountcode"] == "globex" and row["user_ext"] in ("101", "201", "202", "205")),
+    (
+        ("globex",),
+        ("200-299", "101"),
+        lambda row: (
+            row["accountcode"] == "globex" and row["user_ext"] in ("101", "201", "202", "205")
+        ),
+    ),
 ]
 
 
-@pytest.mark.parametrize(("accountcodes", "extensions", "allowed"), SCOPES,
-                         ids=["tenant", "extensions", "tenant+extensions"])
-def test_scope_holds_in_every_request_type(tenants, add_partner, post, engine, accountcodes,
-                                           extensions, allowed):
+@pytest.mark.parametrize(
+    ("accountcodes", "extensions", "allowed"),
+    SCOPES,
+    ids=["tenant", "extensions", "tenant+extensions"],
+)
+def test_scope_holds_in_every_request_type(
+    tenants, add_partner, post, engine, accountcodes, extensions, allowed
+):
     secret = add_partner("p", accountcodes=accountcodes, extensions=extensions)
     with engine.connect() as conn:
         everything = conn.execute(select(call_records)).mappings().all()
@@ -73,8 +107,10 @@ def test_scope_holds_in_every_request_type(tenants, add_partner, post, engine, a
 
     for user in ["101", "102", "150", "201", "205"]:
         expected = {key for key in expected_all if key[1] == user}
-        for request_type, data in [("getUser", {"user": user}),
-                                   ("getUserDate", {"user": user, **WINDOW})]:
+        for request_type, data in [
+            ("getUser", {"user": user}),
+            ("getUserDate", {"user": user, **WINDOW}),
+        ]:
             response = post(request_type, secret, data)
             if not extensions or user in parse_extensions(*extensions):
                 got = response.json()["data"]
@@ -86,8 +122,9 @@ def test_scope_holds_in_every_request_type(tenants, add_partner, post, engine, a
                 assert "data" not in response.json()
 
 
-def test_tenant_partner_asking_for_a_reused_extension_sees_only_its_tenant(tenants, add_partner,
-                                                                           post, engine):
+def test_tenant_partner_asking_for_a_reused_extension_sees_only_its_tenant(
+    tenants, add_partner, post, engine
+):
     secret = add_partner("acme-crm", accountcodes=("acme",))
     got = post("getUser", secret, {"user": "101"}).json()["data"]
     assert len(got) == 2
@@ -95,9 +132,11 @@ def test_tenant_partner_asking_for_a_reused_extension_sees_only_its_tenant(tenan
 
 
 def test_range_does_not_match_longer_or_zero_padded_extensions(load, add_partner, post):
-    load(cdr_row(uniqueid="x.1", src="1500", channel=chan("1500")),
-         cdr_row(uniqueid="x.2", src="0150", channel=chan("0150")),
-         cdr_row(uniqueid="x.3", src="150", channel=chan("150")))
+    load(
+        cdr_row(uniqueid="x.1", src="1500", channel=chan("1500")),
+        cdr_row(uniqueid="x.2", src="0150", channel=chan("0150")),
+        cdr_row(uniqueid="x.3", src="150", channel=chan("150")),
+    )
     secret = add_partner("p", extensions=("100-199",))
     got = post("getDate", secret, {"fromDate": "29/07/2018", "toDate": "29/07/2018"}).json()["data"]
     assert [r["user"] for r in got] == ["150"]
