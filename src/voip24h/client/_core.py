@@ -1,0 +1,196 @@
+"""What the sync and async clients share: settings, request bodies, answers, retry decisions."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import orjson
+
+from voip24h.client.errors import ApiError, ProtocolError, error_class
+from voip24h.client.models import DEFAULT_ZONE, CallRecord, Page, wire_date
+
+PATH = "/api/v1/partner/voip24h"
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+AUTH_MODES = ("body", "bearer")
+log = logging.getLogger("voip24h.client")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When and how long to wait before sending a request again.
+
+    A request is retried only when the server says "later": HTTP 429 (waiting what
+    ``Retry-After`` says), 502, 503 and 504, and when the connection could not be
+    made. Never on another 4xx: the same request would fail the same way. The wait
+    is exponential (``backoff`` x 2^n, at most ``max_backoff``) with jitter, so many
+    clients do not retry in step. A Retry-After longer than ``max_retry_after`` is
+    not waited for: the error is raised at once.
+    """
+
+    attempts: int = 4
+    backoff: float = 0.5
+    max_backoff: float = 20.0
+    max_retry_after: float = 120.0
+    statuses: frozenset[int] = field(default=frozenset({429, 502, 503, 504}))
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("attempts must be at least 1")
+
+    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        if retry_after is not None:
+            # Never earlier than the server asked; a little later, spread out.
+            return retry_after + rng.uniform(0, min(1.0, self.backoff))
+        cap = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+        return cap / 2 + rng.uniform(0, cap / 2)
+
+    def should_retry(self, error: ApiError, attempt: int) -> bool:
+        if attempt >= self.attempts or error.status not in self.statuses:
+            return False
+        return error.retry_after is None or error.retry_after <= self.max_retry_after
+
+
+NO_RETRY = RetryPolicy(attempts=1)
+
+
+def endpoint(url: str) -> str:
+    """The endpoint URL from a server URL (``http://host:8024``) or the endpoint itself."""
+    url = url.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"the server URL must start with http:// or https://, got {url!r}")
+    return url if url.endswith(PATH) else url + PATH
+
+
+def zone_of(zone: str | ZoneInfo) -> ZoneInfo:
+    return zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone or DEFAULT_ZONE)
+
+
+class Request:
+    """One request ready to send: the JSON body and the headers (secret placed per ``auth``)."""
+
+    __slots__ = ("content", "headers", "request_type")
+
+    def __init__(self, request_type: str, data: Mapping[str, Any], secret: str, auth: str):
+        body: dict[str, Any] = {"requestType": request_type}
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if auth == "bearer":
+            headers["Authorization"] = f"Bearer {secret}"
+        else:
+            body["partnerSecret"] = secret
+        body["data"] = dict(data)
+        self.request_type = request_type
+        self.content = orjson.dumps(body)
+        self.headers = headers
+
+    def __repr__(self) -> str:
+        return f"Request({self.request_type!r})"
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After as seconds: a number of seconds or an HTTP date; None when absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
+
+
+def interpret(response: httpx.Response) -> dict[str, Any]:
+    """The success envelope of an answer; raise the fitting error otherwise."""
+    status = response.status_code
+    try:
+        doc = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        doc = None
+    retry_after = retry_after_seconds(response.headers.get("retry-after"))
+    if not isinstance(doc, dict) or "respCode" not in doc:
+        kind = response.headers.get("content-type", "no content type")
+        if status in (429, 502, 503, 504):
+            # A proxy or load balancer in front of the server says "later" in its own words.
+            raise error_class(status)(
+                f"HTTP {status} from {response.request.url} ({kind})",
+                error_code=f"http_{status}",
+                status=status,
+                retry_after=retry_after,
+            )
+        raise ProtocolError(
+            f"HTTP {status} from {response.request.url} is not a voip24h answer ({kind})",
+            status=status,
+        )
+    if doc["respCode"] == 0 and status < 400:
+        return doc
+    raise error_class(status if status >= 400 else 400)(
+        str(doc.get("respMsg") or "request failed"),
+        error_code=str(doc.get("errorCode") or "unknown_error"),
+        status=status,
+        resp_code=doc["respCode"] if isinstance(doc["respCode"], int) else -1,
+        retry_after=retry_after,
+    )
+
+
+def records_of(doc: Mapping[str, Any], zone: ZoneInfo) -> list[CallRecord]:
+    data = doc.get("data")
+    if not isinstance(data, list):
+        raise ProtocolError("the answer's data is not a list of records", status=200)
+    return [CallRecord.from_wire(item, zone) for item in data]
+
+
+def page_of(doc: Mapping[str, Any], zone: ZoneInfo, previous: str | None) -> Page:
+    cursor = doc.get("nextCursor") or None
+    if cursor is not None and cursor == previous:
+        raise ProtocolError("the server returned the same cursor twice", status=200)
+    return Page(records_of(doc, zone), None if cursor is None else str(cursor))
+
+
+def paged(data: Mapping[str, Any], page_size: int, cursor: str | None) -> dict[str, Any]:
+    if page_size < 1:
+        raise ValueError("page_size must be at least 1")
+    out = {**data, "limit": page_size}
+    if cursor is not None:
+        out["cursor"] = cursor
+    return out
+
+
+def user_data(user: str | int, options: Mapping[str, Any]) -> dict[str, Any]:
+    return {"user": str(user), **options}
+
+
+def log_retry(request: Request, reason: str, delay: float, attempt: int, attempts: int) -> None:
+    log.warning(
+        "%s: %s; retrying in %.1fs (attempt %d of %d)",
+        request.request_type,
+        reason,
+        delay,
+        attempt + 1,
+        attempts,
+    )
+
+
+def check_auth(auth: str) -> str:
+    if auth not in AUTH_MODES:
+        raise ValueError(f"auth must be one of {AUTH_MODES}, not {auth!r}")
+    return auth
+
+
+def date_data(
+    from_date: date | str, to_date: date | str, options: Mapping[str, Any]
+) -> dict[str, Any]:
+    return {"fromDate": wire_date(from_date), "toDate": wire_date(to_date), **options}

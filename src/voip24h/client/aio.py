@@ -1,0 +1,158 @@
+"""The asynchronous partner client (asyncio)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from voip24h.client import _core
+from voip24h.client.errors import ApiError, Timeout, TransportError
+from voip24h.client.models import DEFAULT_ZONE, CallRecord, Page
+
+
+class AsyncClient:
+    """An asyncio client of one voip24h server for one partner; see :class:`Client`.
+
+    ``url`` is the server (``https://cdr.example.com``) or the endpoint itself. The
+    secret goes in the body (``auth="body"``, what every server accepts) or in an
+    ``Authorization: Bearer`` header (``auth="bearer"``, on servers that accept it).
+    It never appears in ``repr``, in exceptions or in log messages.
+
+    Use it as an async context manager, or await :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        *,
+        zone: str | ZoneInfo = DEFAULT_ZONE,
+        timeout: float | httpx.Timeout = _core.DEFAULT_TIMEOUT,
+        retry: _core.RetryPolicy | None = None,
+        auth: str = "body",
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ):
+        if not secret:
+            raise ValueError("a partner secret is required")
+        self.url = _core.endpoint(url)
+        self.zone = _core.zone_of(zone)
+        self.retry = retry or _core.RetryPolicy()
+        self.auth = _core.check_auth(auth)
+        self._secret = secret
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._http = httpx.AsyncClient(timeout=timeout, transport=transport, follow_redirects=False)
+
+    def __repr__(self) -> str:
+        return f"AsyncClient(url={self.url!r}, secret='***', zone={self.zone.key!r})"
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    # -- one method per request type ------------------------------------------------------
+
+    async def get_user(self, user: str | int, **options: Any) -> list[CallRecord]:
+        """``getUser``: every call of extension ``user``.
+
+        ``options`` are further fields of ``data`` (filters, ``fields``) on servers
+        that offer them.
+        """
+        return await self.records("getUser", _core.user_data(user, options))
+
+    async def get_date(
+        self, from_date: date | str, to_date: date | str, **options: Any
+    ) -> list[CallRecord]:
+        """``getDate``: every call in scope from ``from_date`` to ``to_date`` (whole days)."""
+        return await self.records("getDate", _core.date_data(from_date, to_date, options))
+
+    async def get_user_date(
+        self, user: str | int, from_date: date | str, to_date: date | str, **options: Any
+    ) -> list[CallRecord]:
+        """``getUserDate``: extension ``user``'s calls from ``from_date`` to ``to_date``."""
+        return await self.records(
+            "getUserDate", _core.user_data(user, _core.date_data(from_date, to_date, options))
+        )
+
+    async def get_call_data(self, call_id: str, **options: Any) -> list[CallRecord]:
+        """``getCallData``: the records of one call (servers with the extended API)."""
+        return await self.records("getCallData", {"callId": call_id, **options})
+
+    # -- generic ------------------------------------------------------------------------
+
+    async def records(self, request_type: str, data: Mapping[str, Any]) -> list[CallRecord]:
+        """Send any request type that answers records; the records, typed."""
+        return _core.records_of(await self.request(request_type, data), self.zone)
+
+    async def pages(
+        self, request_type: str, data: Mapping[str, Any], *, page_size: int = 500
+    ) -> AsyncIterator[Page]:
+        """Walk a paged request (``limit``/``cursor`` → ``nextCursor``) page by page."""
+        cursor: str | None = None
+        while True:
+            doc = await self.request(request_type, _core.paged(data, page_size, cursor))
+            page = _core.page_of(doc, self.zone, cursor)
+            yield page
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def iter_records(
+        self, request_type: str, data: Mapping[str, Any], *, page_size: int = 500
+    ) -> AsyncIterator[CallRecord]:
+        """Every record of a paged request, fetching pages as they are needed."""
+        async for page in self.pages(request_type, data, page_size=page_size):
+            for record in page.records:
+                yield record
+
+    async def request(self, request_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Send one request (with retries) and return the success envelope as a dict."""
+        request = _core.Request(request_type, data, self._secret, self.auth)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._http.post(
+                    self.url, content=request.content, headers=request.headers
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if attempt < self.retry.attempts:
+                    delay = self.retry.delay(attempt, None, self._rng)
+                    _core.log_retry(
+                        request, f"cannot connect ({exc})", delay, attempt, self.retry.attempts
+                    )
+                    await self._sleep(delay)
+                    continue
+                raise TransportError(f"cannot connect to {self.url}: {exc}") from None
+            except httpx.TimeoutException:
+                raise Timeout(f"{self.url} did not answer {request_type} in time") from None
+            except httpx.TransportError as exc:
+                raise TransportError(f"{request_type} to {self.url} failed: {exc}") from None
+            try:
+                return _core.interpret(response)
+            except ApiError as error:
+                if not self.retry.should_retry(error, attempt):
+                    raise
+                delay = self.retry.delay(attempt, error.retry_after, self._rng)
+                _core.log_retry(
+                    request,
+                    f"HTTP {error.status} {error.error_code}",
+                    delay,
+                    attempt,
+                    self.retry.attempts,
+                )
+                await self._sleep(delay)
