@@ -274,7 +274,10 @@ def demo(
     migrate.upgrade(engine)
     loader = Loader(engine, settings)
     loader.check_ready()
-    now = datetime.now(settings.zone).replace(tzinfo=None, microsecond=0)
+    # Whole days, so running the demo again the same day adds nothing new.
+    now = datetime.now(settings.zone).replace(
+        tzinfo=None, hour=0, minute=0, second=0, microsecond=0
+    )
     rows = (cdr.normalize(row, settings.zone) for row in demo_rows(calls, settings.zone, now))
     stats = loader.load(rows)
     if partner_admin.find_exists(engine, "demo"):

@@ -57,9 +57,9 @@ def rows_of_calls(conn: Connection, uniqueids: Sequence[str]) -> list[dict[str, 
 
 def iter_all_rows(conn: Connection, batch: int = 5000) -> Iterator[dict[str, Any]]:
     """Every row of the table grouped by uniqueid (in mapping order), streamed."""
-    result = conn.execution_options(stream_results=True, yield_per=batch).execute(
-        select(cdr).order_by(*_ROW_ORDER)
-    )
+    # Options on the statement, not the connection: the same connection writes meanwhile.
+    stmt = select(cdr).order_by(*_ROW_ORDER).execution_options(stream_results=True, yield_per=batch)
+    result = conn.execute(stmt)
     for row in result.mappings():
         yield dict(row)
 

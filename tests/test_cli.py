@@ -1,0 +1,195 @@
+"""The operator's command line: db, partner, demo and settings (CliRunner, exact output)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from tests.builders import cdr_row
+from voip24h.cli import cli
+from voip24h.db.schema import call_records, partner_secrets
+from voip24h.partners import hash_secret
+
+
+def run(*args: str, input: str | None = None, env: dict[str, str] | None = None):
+    return CliRunner().invoke(cli, list(args), input=input, env=env, catch_exceptions=False)
+
+
+def test_partner_lifecycle(db_url, engine):
+    added = run(
+        "partner",
+        "add",
+        "acme-crm",
+        "--accountcode",
+        "acme",
+        "--extensions",
+        "100-199,205",
+        "--db",
+        db_url,
+        "--json",
+    )
+    assert added.exit_code == 0, added.output
+    issued = json.loads(added.output)
+    assert set(issued) == {"name", "secret"} and issued["name"] == "acme-crm"
+    assert len(issued["secret"]) >= 32
+    with engine.connect() as conn:
+        stored = list(conn.scalars(select(partner_secrets.c.secret_hash)))
+    assert stored == [hash_secret(issued["secret"])]  # only the hash is stored
+
+    shown = json.loads(run("partner", "show", "acme-crm", "--db", db_url, "--json").output)
+    assert shown["accountcodes"] == ["acme"] and shown["extensions"] == "100-199,205"
+    assert [s["active"] for s in shown["secrets"]] == [True]
+    assert issued["secret"] not in json.dumps(shown)
+
+    rotated = json.loads(
+        run("partner", "rotate", "acme-crm", "--overlap", "0", "--db", db_url, "--json").output
+    )
+    assert rotated["secret"] != issued["secret"]
+    shown = json.loads(run("partner", "show", "acme-crm", "--db", db_url, "--json").output)
+    assert [s["active"] for s in shown["secrets"]] == [False, True]
+
+    listed = json.loads(run("partner", "list", "--db", db_url, "--json").output)
+    assert [(p["name"], p["active_secrets"], p["revoked"]) for p in listed] == [
+        ("acme-crm", 1, False)
+    ]
+
+    revoked = run("partner", "revoke", "acme-crm", "--db", db_url)
+    assert revoked.output == "Partner 'acme-crm' revoked: its secrets no longer work.\n"
+    listed = json.loads(run("partner", "list", "--db", db_url, "--json").output)
+    assert listed[0]["revoked"] is True and listed[0]["active_secrets"] == 0
+
+
+def test_partner_add_prints_secret_once_in_words(db_url):
+    result = run("partner", "add", "billing", "--db", db_url)
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0] == "Added for partner 'billing'. Its secret, shown only this once:"
+    assert lines[2].strip() and len(lines[2].strip()) >= 32
+
+
+def test_import_existing_secret_from_stdin(db_url, add_partner, post, load):
+    load(cdr_row())
+    result = run(
+        "partner", "add", "legacy", "--secret", "-", "--db", db_url, input="rdn7mllWMqND7S5DnVz8\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "rdn7mllWMqND7S5DnVz8" in result.output
+    assert post("getUser", "rdn7mllWMqND7S5DnVz8", {"user": "137"}).json()["respCode"] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["partner", "add", "x", "--secret", "short"],
+            "Error: --secret: a secret must have at least 16 characters\n",
+        ),
+        (
+            ["partner", "add", "x", "--extensions", "199-100"],
+            "Error: --extensions: extension range '199-100' runs backwards\n",
+        ),
+        (["partner", "show", "nobody"], "Error: no partner named 'nobody'\n"),
+        (["partner", "rotate", "nobody"], "Error: no partner named 'nobody'\n"),
+        (["partner", "revoke", "nobody"], "Error: no partner named 'nobody'\n"),
+    ],
+)
+def test_partner_errors_are_one_line(db_url, args, message):
+    result = run(*args, "--db", db_url)
+    assert result.exit_code == 1
+    assert result.output == message
+
+
+def test_duplicate_partner_and_secret_are_refused(db_url):
+    run("partner", "add", "a", "--secret", "rdn7mllWMqND7S5DnVz8", "--db", db_url)
+    again = run("partner", "add", "a", "--db", db_url)
+    assert again.output == "Error: a partner named 'a' already exists\n"
+    same_secret = run("partner", "add", "b", "--secret", "rdn7mllWMqND7S5DnVz8", "--db", db_url)
+    assert same_secret.output == "Error: that secret is already held by a partner\n"
+
+
+def test_bad_overlap_is_a_usage_error(db_url):
+    run("partner", "add", "a", "--db", db_url)
+    result = run("partner", "rotate", "a", "--overlap", "soon", "--db", db_url)
+    assert result.exit_code == 2
+    assert (
+        "Invalid value for --overlap: 'soon' is not a duration like 24h, 30m, 2d" in result.output
+    )
+
+
+def test_db_upgrade_is_idempotent_and_reports(tmp_path):
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    first = run("db", "upgrade", "--db", url)
+    assert first.exit_code == 0 and first.output.startswith(
+        "schema upgraded from empty to revision"
+    )
+    second = run("db", "upgrade", "--db", url)
+    assert second.output.startswith("schema is current (revision")
+
+
+def test_reindex_rebuilds_the_same_records(db_url, engine, load):
+    load(cdr_row(), cdr_row(uniqueid="2.2", src="101", dst="102", dstchannel="PJSIP/102-1"))
+    with engine.connect() as conn:
+        before = sorted(map(tuple, conn.execute(select(call_records))))
+        conn.execute(call_records.delete())
+        conn.commit()
+    result = run("db", "reindex", "--db", db_url, "--quiet")
+    assert result.output == "reindexed: 3 call records\n"
+    with engine.connect() as conn:
+        assert sorted(map(tuple, conn.execute(select(call_records)))) == before
+
+
+def test_changing_the_time_zone_requires_a_reindex(db_url, engine, load, tmp_path):
+    load(cdr_row())
+    csv = tmp_path / "Master.csv"
+    csv.write_text("")
+    env = {"VOIP24H_TIMEZONE": "Europe/Paris"}
+    result = run("import", str(csv), "--db", db_url, env=env)
+    assert result.exit_code == 1
+    assert "run `voip24h db reindex`" in result.output
+    assert run("db", "reindex", "--db", db_url, "--quiet", env=env).exit_code == 0
+    with engine.connect() as conn:
+        ts = conn.scalar(select(func.min(call_records.c.call_ts)))
+    assert ts == 1532857052 + 5 * 3600  # 16:37:32 in Paris (UTC+2) instead of UTC+7
+
+
+def test_unknown_database_scheme_is_a_clear_error():
+    result = run("partner", "list", "--db", "oracle://x/y")
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: unsupported database 'oracle'")
+
+
+def test_bad_setting_in_environment_is_a_clear_error(db_url):
+    result = run("partner", "list", "--db", db_url, env={"VOIP24H_TIMEZONE": "Mars/Olympus"})
+    assert result.output == "Error: timezone: unknown time zone 'Mars/Olympus'\n"
+
+
+def test_serve_refuses_an_old_schema(tmp_path):
+    result = run("serve", "--db", f"sqlite:///{tmp_path / 'empty.db'}")
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: the database schema is not current: run `voip24h db upgrade` first\n"
+    )
+
+
+def test_settings_lists_every_setting():
+    from voip24h.config import describe
+
+    out = json.loads(run("settings", "--json").output)
+    assert [s["name"] for s in out] == [name for name, *_ in describe()]
+    assert all(s["env"].startswith("VOIP24H_") and s["help"] for s in out)
+
+
+def test_demo_fills_a_database_and_prints_a_working_curl(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    result = run("demo", "--db", url, "--calls", "300", "--no-serve")
+    assert result.exit_code == 0, result.output
+    curl = next(line for line in result.output.splitlines() if line.startswith("curl "))
+    assert "/api/v1/partner/voip24h" in curl and "getUserDate" in curl
+    again = run("demo", "--db", url, "--calls", "300", "--no-serve")
+    assert "0 new CDR rows" in again.output  # idempotent
+    secret = next(line for line in again.output.splitlines() if "Its secret:" in line).split()[-1]
+    assert secret not in result.output  # a fresh secret each run
