@@ -17,6 +17,7 @@ from voip24h.cli_common import (
 )
 from voip24h.cli_import import import_cmd
 from voip24h.cli_partner import partner
+from voip24h.cli_query import query
 from voip24h.config import Settings, env_name
 from voip24h.demo import demo
 
@@ -156,7 +157,7 @@ def reindex(ctx: click.Context, database_url: str | None, quiet: bool) -> None:
     click.echo(f"reindexed: {written:,} call records")
 
 
-for _command in (partner, import_cmd, demo):
+for _command in (partner, import_cmd, demo, query):
     cli.add_command(_command)
 
 

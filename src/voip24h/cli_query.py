@@ -1,0 +1,251 @@
+"""``voip24h query``: ask a voip24h server for call records, as a partner would.
+
+Exit codes (also in ``voip24h query --help`` and docs/cli.md):
+
+0  the request succeeded (even with no records)
+1  the server refused the request as invalid (respCode -1, HTTP 400/404/413/415, ...)
+2  usage error: a bad option or argument, or no secret available
+3  the secret was refused (HTTP 401) or the request is outside the partner's scope (403)
+4  the server could not be reached, timed out, or stayed unavailable or rate limited
+   after the retries (HTTP 429/5xx), or did not answer with the voip24h envelope
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from voip24h.client import (
+    ApiError,
+    AuthenticationError,
+    BadRequest,
+    CallRecord,
+    Client,
+    PermissionDenied,
+    RetryPolicy,
+    Voip24hError,
+)
+
+SECRET_ENV = "VOIP24H_PARTNER_SECRET"  # noqa: S105 - a variable name
+URL_ENV = "VOIP24H_URL"
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_AUTH, EXIT_UNAVAILABLE = 0, 1, 2, 3, 4
+COLUMNS = ("callDate", "callId", "user", "phoneNumber", "callType", "callStatus")
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0  success (also when no record matches)
+  1  the server refused the request as invalid (respCode -1)
+  2  usage error, or no secret available
+  3  secret refused (HTTP 401) or outside the partner's scope (403)
+  4  server unreachable, timed out, or unavailable/rate limited after retries
+"""
+
+
+def exit_code(error: Voip24hError) -> int:
+    """The documented exit code for a client error."""
+    if isinstance(error, AuthenticationError | PermissionDenied):
+        return EXIT_AUTH
+    if isinstance(error, BadRequest):
+        return EXIT_REFUSED
+    return EXIT_UNAVAILABLE
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def read_secret(from_stdin: bool) -> str:
+    """The partner secret: stdin (--secret-stdin), the environment, or a hidden prompt."""
+    if from_stdin:
+        secret = sys.stdin.readline().strip()
+    elif os.environ.get(SECRET_ENV):
+        secret = os.environ[SECRET_ENV].strip()
+    elif _stdin_is_terminal():
+        secret = click.prompt("Partner secret", hide_input=True, err=True).strip()
+    else:
+        secret = ""
+    if not secret:
+        click.echo(
+            f"error: no partner secret: set {SECRET_ENV}, pipe it with --secret-stdin, "
+            "or run on a terminal to be asked",
+            err=True,
+        )
+        sys.exit(EXIT_USAGE)
+    return secret
+
+
+def query_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Options every query subcommand shares."""
+    options = [
+        click.option(
+            "--url",
+            envvar=URL_ENV,
+            default="http://127.0.0.1:8024",
+            show_default=True,
+            metavar="URL",
+            help=f"Server (or endpoint) URL [env {URL_ENV}].",
+        ),
+        click.option(
+            "--secret-stdin",
+            is_flag=True,
+            help=f"Read the secret from the first line of stdin (else {SECRET_ENV}, "
+            "else a hidden prompt).",
+        ),
+        click.option(
+            "--json", "output", flag_value="json", help="Print the records as a JSON array."
+        ),
+        click.option("--csv", "output", flag_value="csv", help="Print the records as CSV."),
+        click.option(
+            "--status",
+            "statuses",
+            multiple=True,
+            metavar="STATUS",
+            help="Only calls with this callStatus (repeatable; servers with filters).",
+        ),
+        click.option(
+            "--page-size",
+            type=click.IntRange(1, 100_000),
+            default=None,
+            metavar="N",
+            help="Fetch page by page, N records a request (servers with paging).",
+        ),
+        click.option(
+            "--zone",
+            default="Asia/Ho_Chi_Minh",
+            show_default=True,
+            help="The PBX's time zone (callDate is local time there).",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(0.1),
+            default=30.0,
+            show_default=True,
+            help="Seconds to wait for an answer.",
+        ),
+        click.option(
+            "--retries",
+            type=click.IntRange(0, 10),
+            default=3,
+            show_default=True,
+            help="Retries on HTTP 429/502/503/504 and refused connections.",
+        ),
+        click.option(
+            "--bearer",
+            is_flag=True,
+            help="Send the secret as Authorization: Bearer (servers that accept it).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def run_query(request_type: str, data: dict[str, Any], opts: dict[str, Any]) -> None:
+    """Send the request, print the records, exit with the documented code."""
+    if opts["statuses"]:
+        data["callStatus"] = list(opts["statuses"])
+    secret = read_secret(opts["secret_stdin"])
+    try:
+        client = Client(
+            opts["url"],
+            secret,
+            zone=opts["zone"],
+            timeout=opts["timeout"],
+            retry=RetryPolicy(attempts=opts["retries"] + 1),
+            auth="bearer" if opts["bearer"] else "body",
+        )
+    except (ValueError, LookupError) as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        with client:
+            if opts["page_size"]:
+                records = list(client.iter_records(request_type, data, page_size=opts["page_size"]))
+            else:
+                records = client.records(request_type, data)
+    except ApiError as exc:
+        click.echo(f"error: {exc.resp_msg} [{exc.error_code}, HTTP {exc.status}]", err=True)
+        sys.exit(exit_code(exc))
+    except Voip24hError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exit_code(exc))
+    emit(records, opts["output"])
+
+
+def emit(records: list[CallRecord], output: str | None) -> None:
+    """Print records as JSON, CSV, or a table."""
+    out = sys.stdout
+    if output == "json":
+        click.echo(json.dumps([r.to_wire() for r in records], ensure_ascii=False, indent=2))
+        return
+    if output == "csv":
+        fields = list(COLUMNS)
+        for record in records:
+            fields += [key for key in record.raw if key not in fields]
+        writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
+        writer.writeheader()
+        for record in records:
+            writer.writerow(record.to_wire())
+        return
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=out, width=None if out.isatty() else 120, highlight=False)
+    table = Table(*COLUMNS, box=box.SIMPLE_HEAD)
+    for record in records:
+        wire = record.to_wire()
+        table.add_row(*(str(wire.get(name, "")) for name in COLUMNS))
+    console.print(table)
+    console.print(f"{len(records)} record{'s' if len(records) != 1 else ''}")
+
+
+@click.group(epilog=EXIT_CODES_HELP)
+def query() -> None:
+    """Ask a voip24h server for call records, as a partner does.
+
+    The secret comes from VOIP24H_PARTNER_SECRET, from stdin with --secret-stdin, or
+    from a hidden prompt: never from a flag, so it stays out of shell history.
+    Dates are dd/mm/yyyy, whole days in the PBX's time zone, both ends included.
+    """
+
+
+def _window(date_from: str | None, date_to: str | None) -> tuple[str, str] | None:
+    if (date_from is None) != (date_to is None):
+        raise click.UsageError("give both --from and --to, or neither")
+    return None if date_from is None else (date_from, date_to or "")
+
+
+@query.command("user", epilog=EXIT_CODES_HELP)
+@click.argument("user")
+@click.option("--from", "date_from", metavar="DD/MM/YYYY", help="First day (getUserDate).")
+@click.option("--to", "date_to", metavar="DD/MM/YYYY", help="Last day (getUserDate).")
+@query_options
+def user_cmd(user: str, date_from: str | None, date_to: str | None, **opts: Any) -> None:
+    """Calls of extension USER: getUser, or getUserDate with --from and --to."""
+    window = _window(date_from, date_to)
+    if window is None:
+        run_query("getUser", {"user": user}, opts)
+    else:
+        run_query("getUserDate", {"user": user, "fromDate": window[0], "toDate": window[1]}, opts)
+
+
+@query.command("date", epilog=EXIT_CODES_HELP)
+@click.option("--from", "date_from", required=True, metavar="DD/MM/YYYY", help="First day.")
+@click.option("--to", "date_to", required=True, metavar="DD/MM/YYYY", help="Last day.")
+@query_options
+def date_cmd(date_from: str, date_to: str, **opts: Any) -> None:
+    """Every call in the partner's scope between two days: getDate."""
+    run_query("getDate", {"fromDate": date_from, "toDate": date_to}, opts)
+
+
+@query.command("call", epilog=EXIT_CODES_HELP)
+@click.argument("call_id", metavar="CALL_ID")
+@query_options
+def call_cmd(call_id: str, **opts: Any) -> None:
+    """The records of one call by its callId: getCallData (servers with the extended API)."""
+    run_query("getCallData", {"callId": call_id}, opts)

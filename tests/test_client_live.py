@@ -1,0 +1,159 @@
+"""voip24h.client over a real socket: uvicorn on 127.0.0.1, failing, slow and absent servers."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.builders import cdr_row
+from tests.live_server import free_port, live_server, silent_server
+from voip24h.app import create_app
+from voip24h.client import (
+    AsyncClient,
+    Client,
+    RetryPolicy,
+    ServiceUnavailable,
+    Timeout,
+    TransportError,
+)
+from voip24h.config import load_settings
+from voip24h.db import migrate
+from voip24h.db.engine import make_engine
+
+SEED_IDS = ["1532857052.131132", "1532834934.130789"]
+
+
+@pytest.fixture
+def seed_calls(load):
+    load(
+        cdr_row(uniqueid=SEED_IDS[0], disposition="NO ANSWER", billsec=0),
+        cdr_row(
+            uniqueid=SEED_IDS[1],
+            calldate=datetime(2018, 7, 29, 10, 28, 54),
+            dst="0971828252",
+            disposition="NO ANSWER",
+            billsec=0,
+        ),
+    )
+
+
+def test_sync_and_async_over_a_socket(seed_calls, add_partner, settings):
+    secret = add_partner()
+    with live_server(create_app(settings)) as server:
+        with Client(server.url, secret) as api:
+            synced = api.get_user_date("137", "01/07/2018", "30/07/2018")
+
+        async def fetch():
+            async with AsyncClient(server.url, secret) as api:
+                return await asyncio.gather(
+                    api.get_user("137"), api.get_date("29/07/2018", "29/07/2018")
+                )
+
+        by_user, by_date = asyncio.run(fetch())
+    assert [r.call_id for r in synced] == SEED_IDS
+    assert by_user == by_date == synced
+
+
+def _sqlite_settings(path: Path):
+    return load_settings(
+        {"database_url": f"sqlite:///{path}", "partner_cache_seconds": 0}, environ={}
+    )
+
+
+def test_503_is_retried_until_the_database_is_back(tmp_path):
+    """A server whose SQLite file is missing answers 503; it comes back while we wait."""
+    ready = tmp_path / "ready.db"
+    engine = make_engine(f"sqlite:///{ready}")
+    migrate.upgrade(engine)
+    engine.dispose()
+    from voip24h import partner_admin
+
+    engine = make_engine(f"sqlite:///{ready}")
+    secret = partner_admin.add(engine, "crm", [], [], None).secret
+    engine.dispose()
+    live = tmp_path / "live.db"
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 2:  # the database returns during the second wait
+            shutil.copy(ready, live)
+
+    with (
+        live_server(create_app(_sqlite_settings(live))) as server,
+        Client(server.url, secret, sleep=sleep) as api,
+    ):
+        assert api.get_user("137") == []
+    assert len(slept) == 2
+    # Exponential backoff with jitter: the second wait is in [0.5, 1.0], the first in [0.25, 0.5].
+    assert 0.25 <= slept[0] <= 0.5 and 0.5 <= slept[1] <= 1.0
+
+
+def test_503_gives_up_after_the_attempts_allowed(tmp_path):
+    slept: list[float] = []
+    with live_server(create_app(_sqlite_settings(tmp_path / "missing.db"))) as server:
+        retry = RetryPolicy(attempts=3, backoff=0.01)
+        with (
+            Client(server.url, "any-secret", retry=retry, sleep=slept.append) as api,
+            pytest.raises(ServiceUnavailable) as caught,
+        ):
+            api.get_user("137")
+    error = caught.value
+    assert (error.status, error.error_code, error.resp_code) == (503, "database_unavailable", -1)
+    assert len(slept) == 2
+
+
+def test_real_waits_between_retries(tmp_path):
+    """No injected sleep: the client really waits (backoff 0.2 s → about 0.1 + 0.2 s)."""
+    with live_server(create_app(_sqlite_settings(tmp_path / "missing.db"))) as server:
+        retry = RetryPolicy(attempts=3, backoff=0.2)
+        with Client(server.url, "any-secret", retry=retry) as api:
+            started = time.monotonic()
+            with pytest.raises(ServiceUnavailable):
+                api.get_user("137")
+    assert 0.25 <= time.monotonic() - started < 5
+
+
+def test_a_server_that_never_answers_times_out_once():
+    slept: list[float] = []
+    with silent_server() as url, Client(url, "any-secret", timeout=0.5, sleep=slept.append) as api:
+        started = time.monotonic()
+        with pytest.raises(Timeout, match="did not answer getUser in time"):
+            api.get_user("137")
+    assert 0.4 <= time.monotonic() - started < 3
+    assert slept == []  # a read timeout is not retried: the query may still be running
+
+
+def test_refused_connections_are_retried_then_reported():
+    slept: list[float] = []
+    url = f"http://127.0.0.1:{free_port()}"
+    with (
+        Client(url, "any-secret", sleep=slept.append) as api,
+        pytest.raises(TransportError, match="cannot connect") as caught,
+    ):
+        api.get_user("137")
+    assert len(slept) == api.retry.attempts - 1
+    assert "any-secret" not in str(caught.value)
+
+
+def test_async_retries_503(tmp_path):
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    async def run():
+        async with AsyncClient(server.url, "s", retry=RetryPolicy(attempts=2), sleep=sleep) as api:
+            await api.get_user("137")
+
+    with (
+        live_server(create_app(_sqlite_settings(tmp_path / "missing.db"))) as server,
+        pytest.raises(ServiceUnavailable),
+    ):
+        asyncio.run(run())
+    assert len(slept) == 1
