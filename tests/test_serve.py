@@ -1,0 +1,82 @@
+"""`voip24h serve` as operators run it: a real process on a real socket."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.builders import cdr_row
+from tests.conftest import API
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_answers_over_a_socket_and_stops_cleanly(tmp_path, workers):
+    from voip24h import cdr, partner_admin
+    from voip24h.config import load_settings
+    from voip24h.db import migrate
+    from voip24h.db.engine import make_engine
+    from voip24h.loader import Loader
+
+    url = f"sqlite:///{tmp_path / 'serve.db'}"
+    settings = load_settings({"database_url": url}, environ={})
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    loader = Loader(engine, settings)
+    loader.check_ready()
+    loader.load([cdr.normalize(cdr_row(), settings.zone)])
+    secret = partner_admin.add(engine, "crm", [], []).secret
+    engine.dispose()
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOIP24H_")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "voip24h",
+            "serve",
+            "--db",
+            url,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        body = {"requestType": "getUser", "partnerSecret": secret, "data": {"user": "137"}}
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.post(f"http://127.0.0.1:{port}{API}", json=body, timeout=5)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        assert response.status_code == 200
+        assert [r["callId"] for r in response.json()["data"]] == ["1532857052.131132"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    # uvicorn shuts down gracefully, then re-raises SIGTERM (or exits 0 with workers).
+    assert proc.returncode in (0, -signal.SIGTERM), output
+    assert "Application shutdown complete" in output or "Finished server process" in output
+    assert secret not in output  # secrets never reach the logs
