@@ -1,0 +1,7 @@
+#!/bin/sh
+# getCallData: the records of one call by its callId (servers with the extended API).
+# Usage: ./getCallData.sh 1532857052.131132
+set -eu
+. "$(dirname "$0")/_post.sh"
+printf '{"requestType":"getCallData","partnerSecret":"%s","data":{"callId":"%s"}}' \
+    "$VOIP24H_PARTNER_SECRET" "$1" | post

@@ -1,0 +1,58 @@
+"""A voip24h partner integration with Python's standard library only.
+
+    export VOIP24H_PARTNER_SECRET=...        # never put the secret in code or on the command line
+    python3 partner.py getUser 137
+    python3 partner.py getDate 01/07/2018 30/07/2018
+    python3 partner.py getUserDate 137 01/07/2018 30/07/2018
+    python3 partner.py getCallData 1532857052.131132
+
+Prints one line per record (callDate, callId, user, phoneNumber, callType, callStatus,
+tab-separated); on failure prints the errorCode and respMsg and exits with 1.
+"""
+
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+
+URL = os.environ.get("VOIP24H_URL", "http://127.0.0.1:8024") + "/api/v1/partner/voip24h"
+FIELDS = ("callDate", "callId", "user", "phoneNumber", "callType", "callStatus")
+PARAMS = {
+    "getUser": ("user",),
+    "getDate": ("fromDate", "toDate"),
+    "getUserDate": ("user", "fromDate", "toDate"),
+    "getCallData": ("callId",),
+}
+
+
+def call(request_type, data):
+    """POST one request; return the decoded answer (success or -1) and the HTTP status."""
+    body = {"requestType": request_type, "partnerSecret": os.environ["VOIP24H_PARTNER_SECRET"]}
+    body["data"] = data
+    request = urllib.request.Request(
+        URL, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:  # -1 answers come with a 4xx/5xx status
+        return error.code, json.load(error)
+
+
+def main(argv):
+    request_type, values = argv[0], argv[1:]
+    names = PARAMS[request_type]
+    if len(values) != len(names):
+        sys.exit(f"usage: partner.py {request_type} {' '.join(names)}")
+    status, answer = call(request_type, dict(zip(names, values)))
+    if answer["respCode"] != 0:
+        print(f"error {answer['errorCode']} (HTTP {status}): {answer['respMsg']}", file=sys.stderr)
+        return 1
+    for record in answer["data"]:
+        print("\t".join(record[name] for name in FIELDS))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
