@@ -1,52 +1,146 @@
-"""``voip24h import``: load Asterisk Master.csv files into the cdr table."""
+"""``voip24h import``: load Asterisk Master.csv / cdr_custom files, or follow a live one.
+
+Exit codes (also in docs/ingestion.md):
+
+* 0: every line was imported (or was already there);
+* 1: the import finished, but some lines were rejected (see the rejects file);
+* 2: nothing was imported: bad options, or a file's layout cannot be told;
+* 3: the import stopped early (database error, a file unreadable to its end);
+  batches committed so far are kept, and running the same command again finishes it.
+"""
 
 from __future__ import annotations
 
-import csv
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-from voip24h.cli_common import (
-    database_errors,
-    db_option,
-    emit_json,
-    engine_for,
-    json_option,
-    settings_from,
-)
-from voip24h.importer import Layout, LayoutError, detect_layout, parse_rows
-from voip24h.loader import IndexOutOfDate, Loader, LoadStats, SchemaOutOfDate
+from voip24h.cli_common import db_option, emit_json, engine_for, json_option, settings_from
+from voip24h.importer import Layout, LayoutError, custom_columns
+from voip24h.ingest import FileImporter, ImportSummary, plan_files
+from voip24h.loader import IndexOutOfDate, Loader, SchemaOutOfDate
+from voip24h.progress import interactive
+from voip24h.rejects import RejectsWriter
+
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
 
 
-def _layout_for(path: str, flags: dict[str, bool]) -> Layout:
-    if any(flags.values()):
-        return Layout(**flags)
-    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
-        for fields in csv.reader(handle):
-            if fields:
-                return detect_layout(len(fields))
-    return Layout()
+class ImportFailure(click.ClickException):
+    """A one-line error with one of the documented exit codes."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.code = exit_code
+
+    @property
+    def exit_code(self) -> int:  # type: ignore[override]
+        return self.code
+
+
+@contextmanager
+def import_bar(total_bytes: int, *, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """``update(bytes_done, rows_done)``: a rich bar on a terminal, nothing otherwise."""
+    if quiet or not interactive():
+        yield lambda done, rows: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    started = time.monotonic()
+    columns = [
+        TextColumn("[bold]importing"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[rows]}"),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("import", total=total_bytes, rows="")
+
+        def update(done: int, rows: int) -> None:
+            elapsed = max(time.monotonic() - started, 1e-6)
+            bar.update(task, completed=done, rows=f"{rows:,} rows {rows / elapsed:,.0f} rows/s")
+
+        yield update
+
+
+def _loader(ctx: click.Context, database_url: str | None) -> tuple[Loader, Any]:
+    from sqlalchemy.exc import OperationalError
+
+    settings = settings_from(ctx, database_url=database_url)
+    loader = Loader(engine_for(settings), settings)
+    try:
+        loader.check_ready()
+    except (SchemaOutOfDate, IndexOutOfDate) as exc:
+        raise ImportFailure(str(exc), EXIT_STOPPED) from None
+    except OperationalError as exc:
+        raise ImportFailure(f"database error: {exc.orig}", EXIT_STOPPED) from None
+    return loader, settings
+
+
+def _default_rejects() -> str:
+    return f"voip24h-rejects-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.csv"
+
+
+def _report(summary: ImportSummary, as_json: bool) -> None:
+    if as_json:
+        emit_json(summary.as_dict())
+        return
+    line = (
+        f"imported {summary.imported:,} rows, skipped {summary.duplicates:,} duplicates, "
+        f"rejected {summary.rejected:,}"
+    )
+    if summary.rejected and summary.rejects_file:
+        line += f" (listed in {summary.rejects_file})"
+    click.echo(line)
 
 
 @click.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option(
-    "--loguniqueid", is_flag=True, help="Lines carry uniqueid (cdr.conf loguniqueid=yes)."
-)
-@click.option(
-    "--loguserfield", is_flag=True, help="Lines carry userfield (cdr.conf loguserfield=yes)."
-)
+@click.option("--loguniqueid", is_flag=True, help="Lines carry uniqueid (cdr.conf loguniqueid).")
+@click.option("--loguserfield", is_flag=True, help="Lines carry userfield (cdr.conf loguserfield).")
 @click.option(
     "--newcdrcolumns",
     is_flag=True,
-    help="Lines end with peeraccount, linkedid, sequence (cdr.conf newcdrcolumns=yes).",
+    help="Lines end with peeraccount, linkedid, sequence (cdr.conf newcdrcolumns).",
 )
 @click.option("--usegmtime", is_flag=True, help="Times are GMT (cdr.conf usegmtime=yes).")
+@click.option(
+    "--columns",
+    "columns_spec",
+    metavar="NAMES",
+    help="A cdr_custom file: its column names in order, e.g. clid,src,dst,start,... (- skips one).",
+)
+@click.option("--delimiter", default=",", show_default=True, help="Field separator.")
+@click.option(
+    "--rejects",
+    "rejects_path",
+    type=click.Path(dir_okay=False),
+    help="File listing rejected lines [default voip24h-rejects-<time>.csv, made only if needed].",
+)
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=5000, show_default=True)
+@click.option("--follow", is_flag=True, help="Keep reading FILE as Asterisk appends (tail -F).")
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(0.05, 60),
+    default=0.5,
+    show_default=True,
+    help="With --follow: seconds between looks at the file.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @db_option
 @json_option
 @click.pass_context
-@database_errors
 def import_cmd(
     ctx: click.Context,
     files: tuple[str, ...],
@@ -54,52 +148,80 @@ def import_cmd(
     loguserfield: bool,
     newcdrcolumns: bool,
     usegmtime: bool,
+    columns_spec: str | None,
+    delimiter: str,
+    rejects_path: str | None,
+    batch_size: int,
+    follow: bool,
+    poll_interval: float,
+    quiet: bool,
     database_url: str | None,
     as_json: bool,
 ) -> None:
-    """Import Asterisk Master.csv FILES (idempotent: a row already loaded is skipped).
+    """Import Asterisk Master.csv FILES (plain or gzip); a row already loaded is skipped.
 
-    Without layout flags the layout is detected from the column count where that is
-    unambiguous.
+    Without layout flags the layout is told from the column count where that is
+    unambiguous (16, 18, 19, 21). Bad lines are listed in the rejects file with
+    their line number and reason; every good line is imported. Exit codes: 0 all
+    imported, 1 some lines rejected, 2 nothing imported (usage, layout), 3 stopped
+    early (database, unreadable file; run again to finish).
     """
-    settings = settings_from(ctx, database_url=database_url)
-    loader = Loader(engine_for(settings), settings)
+    from sqlalchemy.exc import DBAPIError
+
+    if len(delimiter) != 1:
+        raise ImportFailure("--delimiter must be one character", EXIT_USAGE)
+    flags = Layout(loguniqueid, loguserfield, newcdrcolumns)
     try:
-        loader.check_ready()
-    except (SchemaOutOfDate, IndexOutOfDate) as exc:
-        raise click.ClickException(str(exc)) from None
-    flags = {
-        "loguniqueid": loguniqueid,
-        "loguserfield": loguserfield,
-        "newcdrcolumns": newcdrcolumns,
-    }
-    total, rejected = LoadStats(), 0
-    for path in files:
-        try:
-            layout = _layout_for(path, flags)
-        except LayoutError as exc:
-            raise click.ClickException(f"{path}: {exc}") from None
-        with open(path, encoding="utf-8", errors="replace", newline="") as handle:
-            rows: list[dict[str, Any]] = []
-            for parsed in parse_rows(handle, layout.columns, settings.zone, usegmtime):
-                if parsed.row is None:
-                    rejected += 1
-                    click.echo(f"{path}:{parsed.line}: rejected: {parsed.error}", err=True)
-                else:
-                    rows.append(parsed.row)
-            total.add(loader.load(rows))
-    summary = {
-        "imported": total.inserted,
-        "duplicates": total.duplicates,
-        "rejected": rejected,
-        "records": total.records,
-    }
-    if as_json:
-        emit_json(summary)
-    else:
-        click.echo(
-            f"imported {total.inserted:,} rows, skipped {total.duplicates:,} duplicates, "
-            f"rejected {rejected:,}"
+        columns = custom_columns(columns_spec) if columns_spec else None
+        if columns and flags.flags():
+            raise LayoutError("--columns replaces the layout flags: give one or the other")
+        plans = plan_files(files, flags if flags.flags() else None, columns, delimiter)
+    except LayoutError as exc:
+        raise ImportFailure(str(exc), EXIT_USAGE) from None
+    if follow and len(files) != 1:
+        raise ImportFailure("--follow takes exactly one FILE", EXIT_USAGE)
+    loader, settings = _loader(ctx, database_url)
+    rejects = RejectsWriter(rejects_path or _default_rejects())
+    if follow:
+        from voip24h.follow import run_follow
+
+        with rejects:
+            run_follow(
+                loader,
+                files[0],
+                plans[0].columns,
+                usegmtime=usegmtime,
+                delimiter=delimiter,
+                rejects=rejects,
+                poll_interval=poll_interval,
+                quiet=quiet or as_json,
+            )
+        return
+    total = sum(_size(path) for path in files)
+    with rejects, import_bar(total, quiet=quiet or as_json) as update:
+        importer = FileImporter(
+            loader,
+            settings.zone,
+            usegmtime=usegmtime,
+            delimiter=delimiter,
+            rejects=rejects,
+            batch_size=batch_size,
+            progress=update,
         )
-    if rejected:
-        ctx.exit(1)
+        try:
+            summary = importer.run(plans)
+        except DBAPIError as exc:
+            raise ImportFailure(
+                f"database error: {exc.orig}; committed batches are kept, run again to finish",
+                EXIT_STOPPED,
+            ) from None
+    _report(summary, as_json)
+    if summary.error:
+        raise ImportFailure(summary.error, EXIT_STOPPED)
+    ctx.exit(EXIT_REJECTED if summary.rejected else EXIT_OK)
+
+
+def _size(path: str) -> int:
+    import os
+
+    return os.path.getsize(path)

@@ -1,0 +1,230 @@
+"""Importing CDR files: open them (plain or gzip), pick the layout, stream rows into the Loader.
+
+Memory stays flat: bytes are read in chunks, each record is decoded on its own
+(so invalid UTF-8 rejects just that record), and rows go to the database in
+batches that each commit atomically. Because every row has a key (cdr.row_key),
+a batch that was committed before a crash is simply skipped as duplicates when
+the import runs again.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import IO, Any
+from zoneinfo import ZoneInfo
+
+from voip24h.csvstream import RawRecord, RecordSplitter
+from voip24h.importer import Layout, LayoutError, RowParser, layout_from_counts, split_fields
+from voip24h.loader import Loader, LoadStats, batched
+from voip24h.rejects import RejectsWriter
+
+GZIP_MAGIC = b"\x1f\x8b"
+CHUNK_BYTES = 1 << 20
+SNIFF_RECORDS = 50
+READ_ERRORS = (OSError, EOFError, zlib.error)
+
+
+class ReadError(RuntimeError):
+    """A file could not be read to its end (truncated gzip, I/O error)."""
+
+
+class Source:
+    """A file opened for streaming: gzip-compressed (by its magic bytes) or plain."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.size = os.path.getsize(path)
+        self._raw: IO[bytes] = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self.compressed = self._raw.read(2) == GZIP_MAGIC
+        self._raw.seek(0)
+        self._stream: IO[bytes] = self._raw
+        if self.compressed:
+            self._stream = gzip.GzipFile(fileobj=self._raw, mode="rb")  # type: ignore[assignment]
+
+    def position(self) -> int:
+        """Bytes of the file on disk read so far (compressed bytes for gzip)."""
+        return self._raw.tell()
+
+    def chunks(self, size: int = CHUNK_BYTES) -> Iterator[bytes]:
+        try:
+            while chunk := self._stream.read(size):
+                yield chunk
+        except READ_ERRORS as exc:
+            raise ReadError(f"{self.path}: cannot read to the end: {exc}") from exc
+
+    def close(self) -> None:
+        self._stream.close()
+        self._raw.close()
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def records(source: Source, splitter: RecordSplitter) -> Iterator[RawRecord]:
+    """Every record of the source, the last one even without its final newline."""
+    for chunk in source.chunks():
+        yield from splitter.feed(chunk)
+    yield from splitter.finish()
+
+
+def sniff_layout(path: str, delimiter: str = ",") -> Layout:
+    """The Master.csv layout of a file, from the column count of its first records."""
+    counts: list[int] = []
+    with Source(path) as source:
+        for record in records(source, RecordSplitter(delimiter=delimiter)):
+            if record.error:
+                continue
+            try:
+                counts.append(len(split_fields(record.data.decode("utf-8", "replace"), delimiter)))
+            except Exception:  # noqa: S112 - a broken line says nothing about the layout
+                continue
+            if len(counts) >= SNIFF_RECORDS:
+                break
+    return layout_from_counts(counts)
+
+
+@dataclass
+class Plan:
+    """One file to import and how to read it."""
+
+    path: str
+    columns: tuple[str, ...]
+    layout: str
+
+
+def plan_files(
+    paths: tuple[str, ...] | list[str],
+    layout: Layout | None,
+    columns: tuple[str, ...] | None,
+    delimiter: str = ",",
+) -> list[Plan]:
+    """A Plan per file; LayoutError (naming the file) before anything is imported."""
+    plans = []
+    for path in paths:
+        if columns is not None:
+            plans.append(Plan(path, columns, f"cdr_custom, {len(columns)} columns"))
+            continue
+        try:
+            chosen = layout or sniff_layout(path, delimiter)
+        except LayoutError as exc:
+            raise LayoutError(f"{path}: {exc}") from None
+        except READ_ERRORS as exc:
+            raise LayoutError(f"{path}: cannot read: {exc}") from None
+        plans.append(Plan(path, chosen.columns, chosen.describe()))
+    return plans
+
+
+@dataclass
+class ImportSummary:
+    """What an import did; ``as_dict`` is the ``--json`` output."""
+
+    imported: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    records: int = 0
+    bytes: int = 0
+    files: list[dict[str, Any]] = field(default_factory=list)
+    rejects_file: str | None = None
+    error: str | None = None
+
+    @property
+    def rows(self) -> int:
+        return self.imported + self.duplicates + self.rejected
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Progress = Callable[[int, int], None]  # (bytes done, rows done)
+
+
+class FileImporter:
+    """Streams planned files into the database through a Loader, batch by batch."""
+
+    def __init__(
+        self,
+        loader: Loader,
+        zone: ZoneInfo,
+        *,
+        usegmtime: bool = False,
+        delimiter: str = ",",
+        rejects: RejectsWriter | None = None,
+        batch_size: int = 5000,
+        progress: Progress | None = None,
+    ):
+        self.loader = loader
+        self.zone = zone
+        self.usegmtime = usegmtime
+        self.delimiter = delimiter
+        self.rejects = rejects or RejectsWriter(None)
+        self.batch_size = batch_size
+        self.progress = progress
+        self._error: str | None = None
+
+    def run(self, plans: list[Plan]) -> ImportSummary:
+        """Import every planned file; a ReadError stops at the file that raised it."""
+        summary = ImportSummary()
+        done_bytes = 0
+        for plan in plans:
+            stats, rejected = LoadStats(), 0
+            with Source(plan.path) as source:
+                before = self.rejects.count
+                parser = RowParser(plan.columns, self.zone, self.usegmtime, self.delimiter)
+                splitter = RecordSplitter(len(plan.columns), delimiter=self.delimiter)
+                self._error = None
+                try:
+                    rows = self._rows(plan.path, records(source, splitter), parser)
+                    for batch in batched(rows, self.batch_size):
+                        stats.add(self.loader.load_batch(batch))
+                        if self.progress:
+                            rows_done = summary.rows + stats.inserted + stats.duplicates
+                            rows_done += self.rejects.count - before
+                            self.progress(done_bytes + source.position(), rows_done)
+                finally:
+                    self.rejects.flush()
+                summary.error = self._error
+                rejected = self.rejects.count - before
+                done_bytes += source.size
+            summary.imported += stats.inserted
+            summary.duplicates += stats.duplicates
+            summary.records += stats.records
+            summary.rejected += rejected
+            summary.bytes = done_bytes
+            summary.files.append(
+                {
+                    "file": plan.path,
+                    "layout": plan.layout,
+                    "imported": stats.inserted,
+                    "duplicates": stats.duplicates,
+                    "rejected": rejected,
+                }
+            )
+            if self.progress:
+                self.progress(done_bytes, summary.rows)
+            if summary.error:
+                break
+        if summary.rejected and self.rejects.path is not None:
+            summary.rejects_file = str(self.rejects.path)
+        return summary
+
+    def _rows(
+        self, path: str, raw: Iterator[RawRecord], parser: RowParser
+    ) -> Iterator[dict[str, Any]]:
+        """Good rows; rejects go to the rejects file; a ReadError ends the rows (kept)."""
+        parse, reject = parser.parse, self.rejects.write
+        try:
+            for record in raw:
+                parsed = parse(record)
+                if parsed.row is None:
+                    reject(path, parsed.line, parsed.error or "rejected", parsed.raw)
+                else:
+                    yield parsed.row
+        except ReadError as exc:
+            self._error = str(exc)
