@@ -1,0 +1,146 @@
+"""The partner examples in examples/ run against a live server and print what they should.
+
+curl, Python (stdlib and voip24h.client) and Node.js always run; PHP runs where `php`
+is installed (Debian: apt-get install php-cli) and is skipped with that reason otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.live_server import LiveServer, live_server
+from voip24h import partner_admin, protocol
+from voip24h.app import create_app
+from voip24h.cli import cli
+from voip24h.config import load_settings
+from voip24h.db.engine import make_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+FIELDS = ("callDate", "callId", "user", "phoneNumber", "callType", "callStatus")
+
+# What examples/Master.csv holds, as the examples print it (tab-separated, newest first).
+EXPECTED = {
+    ("getUser", "101"): [
+        "2018-07-28 15:45:00\t1532767500.128005\t101\t0938111222\tEXTERNAL\tANSWERED",
+        "2018-07-27 11:30:00\t1532665800.127004\t101\t137\tINTERNAL\tANSWERED",
+        "2018-07-26 10:00:00\t1532574000.126003\t101\t0987654321\tEXTERNAL\tNO ANSWER",
+    ],
+    ("getDate", "26/07/2018", "26/07/2018"): [
+        "2018-07-26 10:00:01\t1532574000.126003\t102\t0987654321\tEXTERNAL\tANSWERED",
+        "2018-07-26 10:00:00\t1532574000.126003\t101\t0987654321\tEXTERNAL\tNO ANSWER",
+    ],
+    ("getUserDate", "137", "01/07/2018", "30/07/2018"): [
+        "2018-07-29 16:37:32\t1532857052.131132\t137\t0982056720\tEXTERNAL\tNO ANSWER",
+        "2018-07-29 10:28:54\t1532834934.130789\t137\t0971828252\tEXTERNAL\tNO ANSWER",
+        "2018-07-28 15:45:42\t1532767500.128005\t137\t0938111222\tEXTERNAL\tANSWERED",
+        "2018-07-27 11:30:00\t1532665800.127004\t137\t101\tINTERNAL\tANSWERED",
+        "2018-07-25 14:03:10\t1532502190.125002\t137\t0912345678\tEXTERNAL\tANSWERED",
+        "2018-07-20 09:12:05\t1532052725.120001\t137\t0903123456\tEXTERNAL\tANSWERED",
+    ],
+}
+if "getCallData" in protocol.DATA_TYPES:
+    EXPECTED[("getCallData", "1532767500.128005")] = [
+        "2018-07-28 15:45:42\t1532767500.128005\t137\t0938111222\tEXTERNAL\tANSWERED",
+        "2018-07-28 15:45:00\t1532767500.128005\t101\t0938111222\tEXTERNAL\tANSWERED",
+    ]
+BAD = ("getUser", "1x")
+BAD_MESSAGE = "error invalid_user (HTTP 400): user '1x' is not an extension number of this PBX."
+
+
+def _command(language: str, args: tuple[str, ...]) -> list[str]:
+    if language == "curl":
+        return ["sh", str(EXAMPLES / "curl" / f"{args[0]}.sh"), *args[1:]]
+    if language == "python":
+        return [sys.executable, str(EXAMPLES / "python" / "partner.py"), *args]
+    if language == "python-client":
+        return [sys.executable, str(EXAMPLES / "python" / "with_client.py"), *args]
+    if language == "node":
+        return ["node", str(EXAMPLES / "node" / "partner.mjs"), *args]
+    return ["php", str(EXAMPLES / "php" / "partner.php"), *args]
+
+
+LANGUAGES = [
+    pytest.param("curl"),
+    pytest.param("python"),
+    pytest.param("python-client"),
+    pytest.param(
+        "node",
+        marks=pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed"),
+    ),
+    pytest.param(
+        "php",
+        marks=pytest.mark.skipif(
+            shutil.which("php") is None,
+            reason="php is not installed (Debian: apt-get install php-cli)",
+        ),
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
+    """A live server on a database loaded from examples/Master.csv by `voip24h import`."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('examples') / 'voip24h.db'}"
+    runner = CliRunner()
+    for args in (
+        ["db", "upgrade", "--db", url],
+        ["import", str(EXAMPLES / "Master.csv"), "--db", url],
+    ):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0, result.output
+    engine = make_engine(url)
+    secret = partner_admin.add(engine, "examples", [], [], None).secret
+    engine.dispose()
+    settings = load_settings({"database_url": url}, environ={})
+    with live_server(create_app(settings)) as live:
+        yield live, secret
+
+
+def _run(server: tuple[LiveServer, str], language: str, args: tuple[str, ...]):
+    live, secret = server
+    env = {**os.environ, "VOIP24H_URL": live.url, "VOIP24H_PARTNER_SECRET": secret}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    return subprocess.run(
+        _command(language, args), env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("args", list(EXPECTED), ids=[a[0] for a in EXPECTED])
+def test_each_request_type(server, language, args):
+    result = _run(server, language, args)
+    assert result.returncode == 0, result.stderr
+    if language == "curl":
+        answer = json.loads(result.stdout)
+        assert answer["respCode"] == 0 and answer["respMsg"] == "Success"
+        lines = ["\t".join(record[name] for name in FIELDS) for record in answer["data"]]
+    else:
+        assert result.stderr == ""
+        lines = result.stdout.splitlines()
+    assert lines == EXPECTED[args]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_errors_are_reported_with_their_code(server, language):
+    result = _run(server, language, BAD)
+    if language == "curl":
+        assert result.returncode == 0
+        assert json.loads(result.stdout) == {
+            "respCode": -1,
+            "respMsg": "user '1x' is not an extension number of this PBX.",
+            "errorCode": "invalid_user",
+        }
+    else:
+        assert result.returncode == 1
+        assert result.stdout == ""
+        assert result.stderr.strip() == BAD_MESSAGE
