@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from voip24h import errors
+from voip24h import errors, ops
 from voip24h.app_state import State
 from voip24h.config import Settings, load_settings
 from voip24h.db.reader import make_reader
@@ -65,12 +65,14 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await reader.start()
         try:
-            yield
+            async with ops.serving(state):  # audit writer, ops listener, drain (issue 5)
+                yield
         finally:
             await reader.close()
 
     app = Starlette(
-        routes=[Route(PATH, partner_api, methods=["POST"])],
+        routes=[Route(PATH, partner_api, methods=["POST"]), *ops.main_routes(settings)],
+        middleware=ops.ops_middleware(state, PATH),
         exception_handlers={
             errors.ApiError: _api_error,
             HTTPException: _http_error,

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from voip24h.audit import AuditWriter
 from voip24h.config import Settings
 from voip24h.db.reader import Reader
+from voip24h.guard import Guard
+from voip24h.middleware import Drain
+from voip24h.observability import Metrics
+from voip24h.protocol import DATA_TYPES
+from voip24h.ratelimit import make_buckets
 from voip24h.records import ExtensionMatcher
 from voip24h.service import PartnerDirectory, RecordService
 
@@ -17,6 +23,23 @@ class State:
     matcher: ExtensionMatcher
     partners: PartnerDirectory
     records: RecordService
+    # Abuse resistance and operations (issue 5).
+    metrics: Metrics = field(default_factory=lambda: Metrics(tuple(DATA_TYPES)))
+    guard: Guard = field(init=False)
+    audit: AuditWriter | None = None
+    drain: Drain = field(default_factory=Drain)
+
+    def __post_init__(self) -> None:
+        buckets = make_buckets(
+            self.settings.redis_url,
+            self.settings.redis_key_prefix,
+            self.metrics.limiter_errors.inc,
+        )
+        self.guard = Guard(self.settings, self.partners, buckets, self.metrics)
+        if self.settings.audit_enabled:
+            self.audit = AuditWriter(
+                self.settings.database_url, self.settings.audit_retention_days, self.metrics
+            )
 
     @classmethod
     def build(cls, settings: Settings, reader: Reader) -> State:

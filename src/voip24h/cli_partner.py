@@ -61,6 +61,19 @@ def partner() -> None:
     metavar="SECRET",
     help="Import a secret the partner already holds ('-' reads it from stdin).",
 )
+@click.option(
+    "--rate",
+    "rate_per_second",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Requests per second for this partner (0: unlimited) [default: the server setting].",
+)
+@click.option(
+    "--rows-per-minute",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Records per minute for this partner (0: unlimited) [default: the server setting].",
+)
 @db_option
 @json_option
 @click.pass_context
@@ -71,6 +84,8 @@ def add(
     accountcodes: tuple[str, ...],
     extensions: tuple[str, ...],
     secret: str | None,
+    rate_per_second: float | None,
+    rows_per_minute: int | None,
     database_url: str | None,
     as_json: bool,
 ) -> None:
@@ -81,8 +96,15 @@ def add(
     if secret == "-":  # noqa: S105 - "-" means read it from stdin
         secret = sys.stdin.readline().strip()
     settings = settings_from(ctx, database_url=database_url)
+    limits = {"rate_per_second": rate_per_second, "rows_per_minute": rows_per_minute}
     issued = _admin(
-        partner_admin.add, engine_for(settings), name, list(accountcodes), list(extensions), secret
+        partner_admin.add,
+        engine_for(settings),
+        name,
+        list(accountcodes),
+        list(extensions),
+        secret,
+        {key: value for key, value in limits.items() if value is not None},
     )
     _issued(issued, as_json, "Added" if secret is None else "Imported the secret")
 
@@ -129,6 +151,60 @@ def revoke(ctx: click.Context, name: str, database_url: str | None, as_json: boo
         click.echo(f"Partner {name!r} revoked: its secrets no longer work.")
 
 
+def _limit(kind: type) -> Any:
+    def convert(value: str | None) -> Any:
+        if value is None or value == "default":
+            return value
+        try:
+            number = kind(value)
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a number or 'default'") from None
+        if number < 0:
+            raise click.BadParameter("must not be negative (0 means unlimited)")
+        return number
+
+    return convert
+
+
+@partner.command("limits")
+@click.argument("name")
+@click.option("--rate", metavar="N|default", help="Requests per second (0: unlimited).")
+@click.option("--rows-per-minute", metavar="N|default", help="Records per minute (0: unlimited).")
+@db_option
+@json_option
+@click.pass_context
+@database_errors
+def limits_cmd(
+    ctx: click.Context,
+    name: str,
+    rate: str | None,
+    rows_per_minute: str | None,
+    database_url: str | None,
+    as_json: bool,
+) -> None:
+    """Show or set NAME's rate limits ('default' returns to the server settings)."""
+    changes: dict[str, Any] = {}
+    for key, raw, kind in (
+        ("rate_per_second", rate, float),
+        ("rows_per_minute", rows_per_minute, int),
+    ):
+        value = _limit(kind)(raw)
+        if value is not None:
+            changes[key] = None if value == "default" else value
+    settings = settings_from(ctx, database_url=database_url)
+    current = _admin(partner_admin.set_limits, engine_for(settings), name, changes)
+    if as_json:
+        emit_json({"name": name, **current})
+        return
+    defaults = {
+        "rate_per_second": settings.rate_limit_per_second,
+        "rows_per_minute": settings.rate_limit_rows_per_minute,
+    }
+    for key, value in current.items():
+        shown = f"{defaults[key]} (server default)" if value is None else value
+        click.echo(f"{key}: {shown if shown != 0 else 'unlimited'}")
+
+
 @partner.command("show")
 @click.argument("name")
 @db_option
@@ -147,6 +223,9 @@ def show(ctx: click.Context, name: str, database_url: str | None, as_json: bool)
     click.echo(f"extensions:   {info['extensions'] or '(all)'}")
     click.echo(f"created:      {info['created_at']}")
     click.echo(f"revoked:      {info['revoked_at'] or 'no'}")
+    for key, label in (("rate_per_second", "rate/s:      "), ("rows_per_minute", "rows/minute: ")):
+        value = info.get(key)
+        click.echo(f"{label} {'server default' if value is None else value or 'unlimited'}")
     click.echo("secrets:")
     for item in info["secrets"]:
         state = "active" if item["active"] else "inactive"

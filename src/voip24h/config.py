@@ -75,6 +75,54 @@ class Settings:
         "revocation takes effect within this time.",
     )
     log_level: str = _setting("info", "Log level: debug, info, warning or error.")
+    # --- abuse resistance, audit and operations (issue 5) ---
+    rate_limit_per_second: float = _setting(
+        10.0,
+        "Requests per second each partner may send (bursts of one second's worth); 0 turns "
+        "the limit off. `voip24h partner limits` overrides it per partner.",
+    )
+    rate_limit_rows_per_minute: int = _setting(
+        1_000_000,
+        "Records per minute each partner may receive; 0 turns the limit off. Overridable "
+        "per partner.",
+    )
+    redis_url: str = _setting(
+        "",
+        "redis://HOST:PORT/DB shared by every server process for rate limits and the "
+        "failed-secret throttle; empty keeps them in each process.",
+    )
+    redis_key_prefix: str = _setting("voip24h:", "Prefix of every key written to Redis.")
+    auth_failures_per_minute: int = _setting(
+        20,
+        "Failed secret checks one client address may make per minute before it gets 429; "
+        "0 turns the throttle off.",
+    )
+    trusted_proxies: str = _setting(
+        "",
+        "Comma-separated addresses or networks (e.g. 10.0.0.0/8) of reverse proxies whose "
+        "X-Forwarded-For is believed; no other header or peer is.",
+    )
+    max_json_depth: int = _setting(8, "Deepest nesting of objects/arrays accepted in data.")
+    max_string_length: int = _setting(
+        256, "Longest string accepted anywhere in the request (the secret included)."
+    )
+    audit_enabled: bool = _setting(True, "Record every partner request in the audit table.")
+    audit_retention_days: int = _setting(
+        90, "Audit rows older than this are deleted hourly and by `voip24h audit prune`."
+    )
+    ops_token: str = _setting(
+        "",
+        "When set, GET /metrics and /readyz need `Authorization: Bearer <ops_token>`.",
+    )
+    ops_port: int = _setting(
+        0,
+        "When not 0, /healthz, /readyz and /metrics are served only on ops_host:ops_port "
+        "(workers=1), not on the partner port.",
+    )
+    ops_host: str = _setting("127.0.0.1", "Address of the ops listener (see ops_port).")
+    shutdown_grace_seconds: float = _setting(
+        10.0, "On shutdown, how long in-flight requests may take to finish."
+    )
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some values changed, validated again."""
@@ -108,6 +156,7 @@ class Settings:
         for name in ("max_range_days", "max_records", "max_body_bytes", "workers", "db_pool_size"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name}: must be at least 1")
+        self._validate_security()
         if not 0 < self.port < 65536:
             raise SettingsError("port: must be between 1 and 65535")
         for name in ("db_timeout_seconds",):
@@ -117,6 +166,29 @@ class Settings:
             raise SettingsError("partner_cache_seconds: must not be negative")
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
             raise SettingsError("log_level: must be debug, info, warning or error")
+
+    def _validate_security(self) -> None:
+        from voip24h.netaddr import parse_networks
+
+        for name in ("max_json_depth", "max_string_length", "audit_retention_days"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name}: must be at least 1")
+        limits = ("rate_limit_per_second", "rate_limit_rows_per_minute", "auth_failures_per_minute")
+        for name in limits:
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{name}: must not be negative")
+        if self.shutdown_grace_seconds < 0:
+            raise SettingsError("shutdown_grace_seconds: must not be negative")
+        if not 0 <= self.ops_port < 65536:
+            raise SettingsError("ops_port: must be between 0 and 65535")
+        if self.ops_port and self.workers > 1:
+            raise SettingsError("ops_port: needs workers=1; protect ops with ops_token instead")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError("redis_url: must start with redis://, rediss:// or unix://")
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as exc:
+            raise SettingsError(f"trusted_proxies: {exc}") from exc
 
 
 def describe() -> list[tuple[str, str, Any, str]]:

@@ -103,6 +103,14 @@ class ResultTooLarge(ApiError):
     error_code = "result_too_large"
 
 
+class RequestTooComplex(ApiError):
+    error_code = "request_too_complex"
+
+
+class ValueTooLong(ApiError):
+    error_code = "value_too_long"
+
+
 class MissingSecret(ApiError):
     status = 401
     error_code = "missing_secret"
@@ -114,6 +122,12 @@ class InvalidSecret(ApiError):
     error_code = "invalid_secret"
     # One message for unknown, wrong, revoked and expired secrets: no hint which.
     default_message = "partnerSecret is not valid."
+
+
+class OpsUnauthorized(ApiError):
+    status = 401
+    error_code = "ops_unauthorized"
+    default_message = "This endpoint needs Authorization: Bearer <ops token>."
 
 
 class UserNotPermitted(ApiError):

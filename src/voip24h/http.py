@@ -45,8 +45,9 @@ async def partner_api(request: Request) -> Response:
         raise errors.UnsupportedMediaType()
     body = await read_body(request, state.settings.max_body_bytes)
     envelope = protocol.parse_envelope(body)
-    partner = await state.partners.authenticate(envelope.secret)
+    partner = await state.guard.admit(request, envelope)  # secret, throttles, limits
     data = protocol.parse_data(envelope)
     query = protocol.to_query(data, state.settings, state.matcher)
     rows = await state.records.find(partner, query)
-    return Response(protocol.render_records(rows), media_type=JSON)
+    headers = await state.guard.charge(request, partner, len(rows))
+    return Response(protocol.render_records(rows), media_type=JSON, headers=headers)

@@ -42,8 +42,13 @@ def add(
     accountcodes: list[str],
     extensions: list[str],
     secret: str | None = None,
+    limits: dict[str, Any] | None = None,
 ) -> Issued:
-    """Create a partner with a new secret, or with ``secret`` it already holds."""
+    """Create a partner with a new secret, or with ``secret`` it already holds.
+
+    ``limits`` may set ``rate_per_second`` and ``rows_per_minute`` (see set_limits).
+    """
+    limits = _checked_limits(limits or {})
     name = name.strip()
     if not name or len(name) > 100:
         raise PartnerError("a partner name must have 1 to 100 characters")
@@ -65,6 +70,8 @@ def add(
         try:
             partner_id = q.add_partner(conn, name, ",".join(codes), ext_spec, now)
             q.add_secret(conn, partner_id, hash_secret(secret), secret_prefix(secret), now)
+            if limits:
+                q.set_limits(conn, partner_id, limits)
         except q.PartnerExists:
             raise PartnerError(f"a partner named {name!r} already exists") from None
         except q.SecretExists:
@@ -85,6 +92,29 @@ def rotate(engine: Engine, name: str, overlap: timedelta) -> Issued:
     return Issued(name, secret)
 
 
+def _checked_limits(limits: dict[str, Any]) -> dict[str, Any]:
+    for key, value in limits.items():
+        if key not in ("rate_per_second", "rows_per_minute"):
+            raise PartnerError(f"unknown limit {key!r}")
+        if value is not None and value < 0:
+            raise PartnerError(f"{key} must not be negative (0 means unlimited)")
+    return limits
+
+
+def set_limits(engine: Engine, name: str, limits: dict[str, Any]) -> dict[str, Any]:
+    """Set per-partner limits (None: back to the server default; 0: unlimited).
+
+    Servers pick the change up within partner_cache_seconds.
+    """
+    limits = _checked_limits(limits)
+    with engine.begin() as conn:
+        partner = _require(conn, name)
+        if limits:
+            q.set_limits(conn, partner["id"], limits)
+        partner = _require(conn, name)
+    return {key: partner[key] for key in ("rate_per_second", "rows_per_minute")}
+
+
 def revoke(engine: Engine, name: str) -> None:
     with engine.begin() as conn:
         partner = _require(conn, name)
@@ -102,6 +132,8 @@ def show(engine: Engine, name: str) -> dict[str, Any]:
         "extensions": partner["extensions"],
         "created_at": _iso(partner["created_at"]),
         "revoked_at": _iso(partner["revoked_at"]),
+        "rate_per_second": partner.get("rate_per_second"),
+        "rows_per_minute": partner.get("rows_per_minute"),
         "secrets": [
             {
                 "prefix": s["prefix"],

@@ -22,6 +22,9 @@ class Partner:
     id: int
     name: str
     scope: Scope
+    # Per-partner rate limits; None means the server-wide default (issue 5).
+    rate_per_second: float | None = None
+    rows_per_minute: int | None = None
 
 
 def scope_from_row(accountcodes: str, extensions: str) -> Scope:
@@ -63,14 +66,19 @@ class PartnerDirectory:
         rows = await self._reader.fetch(statement, {"secret_hash": digest})
         if not rows:
             return None, None
-        (pid, name, accountcodes, extensions, revoked, expires_at, secret_revoked, stored) = rows[0]
+        row = rows[0]
+        (pid, name, accountcodes, extensions, revoked, expires_at, secret_revoked, stored) = row[:8]
+        rate, rows_limit = row[8], row[9]
         # The row was found by its hash; compare again in constant time all the same.
         if not hmac.compare_digest(stored, digest) or revoked or secret_revoked:
             return None, None
         expires = _epoch(expires_at)
         if expires is not None and expires <= now:
             return None, None
-        return Partner(int(pid), name, scope_from_row(accountcodes, extensions)), expires
+        scope = scope_from_row(accountcodes, extensions)
+        rate = None if rate is None else float(rate)
+        rows_limit = None if rows_limit is None else int(rows_limit)
+        return Partner(int(pid), name, scope, rate, rows_limit), expires
 
 
 def _epoch(value: Any) -> float | None:

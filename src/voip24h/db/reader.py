@@ -23,6 +23,9 @@ from sqlalchemy.engine import Dialect
 from voip24h.db.engine import backend_of, parse_url, sqlite_path
 from voip24h.errors import DatabaseTimeout, DatabaseUnavailable
 
+RECONNECT_PAUSE = 0.25  # seconds of immediate 503s after a failed connect
+PING_AFTER_IDLE = 5.0  # seconds without a good query before connections are pinged first
+
 
 @dataclass(frozen=True)
 class Statement:
@@ -148,16 +151,35 @@ class _PooledReader(Reader):
         self._pool_size = pool_size
         self._pool: Any = None
         self._lock = asyncio.Lock()
+        self._down_until = 0.0
+        self._last_ok = 0.0
 
     async def _get_pool(self) -> Any:
         if self._pool is None:
             async with self._lock:
                 if self._pool is None:
+                    if time.monotonic() < self._down_until:
+                        # Just failed to connect: answer 503 at once instead of queueing
+                        # every request behind another connect attempt.
+                        raise DatabaseUnavailable()
                     try:
                         self._pool = await asyncio.wait_for(self._create_pool(), self.timeout)
                     except Exception as exc:
+                        self._down_until = time.monotonic() + RECONNECT_PAUSE
                         raise DatabaseUnavailable() from exc
+                    self._last_ok = time.monotonic()
         return self._pool
+
+    def _discard(self, pool: Any) -> None:
+        """Drop a pool whose server went away; the next request builds a new one."""
+        if self._pool is pool:
+            self._pool = None
+            with contextlib.suppress(Exception):
+                pool.terminate()
+
+    def _needs_ping(self) -> bool:
+        """Pre-ping connections that sat idle (the server may have dropped them)."""
+        return time.monotonic() - self._last_ok > PING_AFTER_IDLE
 
     async def start(self) -> None:
         # The server starts anyway and answers 503 until the database is back.
@@ -175,27 +197,38 @@ class _PooledReader(Reader):
         """True for errors of the statement itself (not of the connection)."""
 
     async def fetch(self, statement: Statement, params: Mapping[str, Any]) -> list[Sequence[Any]]:
+        """All rows, within ``timeout`` seconds in total: waiting for the pool, connecting,
+        retrying and querying included (the server cancels the statement too)."""
         args = statement.args(params)
-        deadline = time.monotonic() + self.timeout
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self._fetch(statement, args)
+        except TimeoutError as exc:
+            raise (DatabaseTimeout() if self._pool is not None else DatabaseUnavailable()) from exc
+
+    async def _fetch(self, statement: Statement, args: list[Any]) -> list[Sequence[Any]]:
         for attempt in (1, 2):
             pool = await self._get_pool()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise DatabaseTimeout()
             try:
-                return await asyncio.wait_for(self._run(pool, statement, args), remaining)
-            except TimeoutError as exc:
-                raise (
-                    DatabaseTimeout() if self._pool is not None else DatabaseUnavailable()
-                ) from exc
+                rows = await self._run(pool, statement, args)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 if self._is_query_error(exc):
                     raise
+                if self._is_timeout(exc):
+                    raise DatabaseTimeout() from exc
+                self._discard(pool)
                 if attempt == 2:
                     raise DatabaseUnavailable() from exc
+                continue
+            self._last_ok = time.monotonic()
+            return rows
         raise DatabaseUnavailable()
+
+    def _is_timeout(self, exc: BaseException) -> bool:
+        """True when the server cancelled the statement for running too long."""
+        return False
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
@@ -232,11 +265,30 @@ class PostgresReader(_PooledReader):
             command_timeout=self.timeout,
             timeout=self.timeout,
             max_inactive_connection_lifetime=60,
+            # The server cancels any statement outliving the request time limit, even
+            # if the client side is gone.
+            server_settings={"statement_timeout": str(int(self.timeout * 1000))},
         )
 
     async def _run(self, pool: Any, statement: Statement, args: list[Any]) -> list[Any]:
-        async with pool.acquire() as conn:
-            return list(await conn.fetch(statement.sql, *args))
+        conn = await pool.acquire()
+        try:
+            if self._needs_ping():
+                await conn.fetchval("SELECT 1")
+            rows = list(await conn.fetch(statement.sql, *args))
+        except BaseException:
+            # Cancelled, timed out or broken: its state is unknown, so close it rather
+            # than wait for a reset on a connection that may not answer.
+            conn.terminate()
+            await pool.release(conn)
+            raise
+        await pool.release(conn)
+        return rows
+
+    def _is_timeout(self, exc: BaseException) -> bool:
+        import asyncpg
+
+        return isinstance(exc, asyncpg.exceptions.QueryCanceledError)
 
     def _is_query_error(self, exc: BaseException) -> bool:
         import asyncpg
@@ -258,6 +310,7 @@ class MySQLReader(_PooledReader):
         from sqlalchemy.dialects.mysql.asyncmy import dialect
 
         self._dialect = dialect()
+        self._background: set[asyncio.Task[None]] = set()
 
     @property
     def dialect(self) -> Dialect:
@@ -285,9 +338,15 @@ class MySQLReader(_PooledReader):
         conn = await pool.acquire()
         try:
             async with conn.cursor() as cursor:
+                if self._needs_ping():
+                    await cursor.execute("SELECT 1")
+                    await cursor.fetchall()
                 await cursor.execute(statement.sql, args)
                 rows = list(await cursor.fetchall())
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                # Out of time: closing our socket does not stop the server's work.
+                self._kill_later(conn)
             # The connection's state is unknown (cancelled mid-query, or dead):
             # never hand it to the next request.
             conn.close()
@@ -296,12 +355,49 @@ class MySQLReader(_PooledReader):
         pool.release(conn)
         return rows
 
+    def _kill_later(self, conn: Any) -> None:
+        try:
+            thread_id = int(conn.thread_id())
+        except Exception:
+            return
+        task = asyncio.get_running_loop().create_task(self._kill_query(thread_id))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _kill_query(self, thread_id: int) -> None:
+        """KILL QUERY a statement whose request gave up, over a connection of its own."""
+        import asyncmy
+
+        u = self._url
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self.timeout):
+                conn = await asyncmy.connect(
+                    host=u.host or "127.0.0.1",
+                    port=u.port or 3306,
+                    user=u.username or "root",
+                    password=u.password or "",
+                    connect_timeout=self.timeout,
+                )
+                try:
+                    async with conn.cursor() as cursor:
+                        await cursor.execute(f"KILL QUERY {thread_id}")
+                finally:
+                    conn.close()
+
+    def _is_timeout(self, exc: BaseException) -> bool:
+        from asyncmy import errors
+
+        # 1969: MariaDB max_statement_time; 3024: MySQL max_execution_time.
+        return isinstance(exc, errors.OperationalError) and exc.args[:1] in ((1969,), (3024,))
+
     def _is_query_error(self, exc: BaseException) -> bool:
         from asyncmy import errors
 
         return isinstance(exc, errors.ProgrammingError | errors.DataError | errors.IntegrityError)
 
     async def _close_pool(self, pool: Any) -> None:
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=self.timeout)
         pool.close()
         await pool.wait_closed()
 

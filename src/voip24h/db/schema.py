@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -99,6 +100,9 @@ partners = Table(
     Column("extensions", Text, nullable=False, default=""),
     Column("created_at", DateTime, nullable=False),
     Column("revoked_at", DateTime),
+    # Per-partner rate limits (NULL: the server-wide setting; 0: unlimited).
+    Column("rate_per_second", Float),
+    Column("rows_per_minute", Integer),
     **_MYSQL,
 )
 
@@ -113,6 +117,26 @@ partner_secrets = Table(
     Column("expires_at", DateTime),
     Column("revoked_at", DateTime),
     Index("ix_partner_secrets_partner", "partner_id"),
+    **_MYSQL,
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("request_id", String(64), nullable=False, default=""),
+    Column("partner_id", Id),
+    Column("partner", String(100)),
+    Column("request_type", String(40)),
+    Column("params", Text, nullable=False, default=""),
+    Column("rows_returned", Integer, nullable=False, default=0),
+    Column("status", Integer, nullable=False),
+    Column("error_code", String(40), nullable=False, default=""),
+    Column("latency_ms", Float, nullable=False),
+    Column("client", String(64), nullable=False, default=""),
+    Index("ix_audit_at", "at"),
+    Index("ix_audit_partner_at", "partner", "at"),
     **_MYSQL,
 )
 

@@ -112,7 +112,14 @@ def select_by_secret_hash() -> Select:
             s.c.expires_at,
             s.c.revoked_at.label("secret_revoked_at"),
             s.c.secret_hash,
+            p.c.rate_per_second,
+            p.c.rows_per_minute,
         )
         .join(s, s.c.partner_id == p.c.id)
         .where(s.c.secret_hash == bindparam("secret_hash"))
     )
+
+
+def set_limits(conn: Connection, partner_id: int, values: dict[str, Any]) -> None:
+    """Set per-partner rate limits (``rate_per_second``, ``rows_per_minute``; None = default)."""
+    conn.execute(update(p).where(p.c.id == partner_id).values(**values))

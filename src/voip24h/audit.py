@@ -1,0 +1,157 @@
+"""The audit trail writer: requests are queued on the hot path and written in batches.
+
+Recording a request is an append to a list; a background task writes what piled up
+every ``FLUSH_SECONDS`` (or sooner when a batch fills) with one multi-row INSERT in
+a worker thread, so the request path never waits for the audit table. If the
+database is down, entries wait (up to ``MAX_PENDING``) and the rest are dropped and
+counted in ``voip24h_audit_dropped_total``. Old rows are pruned hourly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine
+
+from voip24h.db.engine import make_engine
+from voip24h.db.queries import audit as audit_queries
+from voip24h.observability import Metrics, RequestInfo
+
+log = logging.getLogger("voip24h.audit")
+FLUSH_SECONDS = 0.5
+BATCH = 500
+MAX_PENDING = 20_000
+PRUNE_EVERY = 3600.0
+PARAMS_CHARS = 1000
+
+
+def audit_params(data: Any) -> str:
+    """Request parameters as short JSON, with any secret-looking key removed."""
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if "secret" not in str(k).lower()}
+    text = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS).decode() if data is not None else ""
+    return text if len(text) <= PARAMS_CHARS else text[: PARAMS_CHARS - 1] + "…"
+
+
+def audit_row(info: RequestInfo) -> dict[str, Any]:
+    return {
+        "at": info.at,
+        "request_id": info.request_id,
+        "partner_id": info.partner_id,
+        "partner": info.partner,
+        "request_type": info.request_type,
+        "params": audit_params(info.params),
+        "rows_returned": info.rows,
+        "status": info.status,
+        "error_code": info.error_code[:40],
+        "latency_ms": round(info.latency_ms, 3),
+        "client": info.client[:64],
+    }
+
+
+class AuditWriter:
+    """Queues audit rows and writes them in the background."""
+
+    def __init__(self, database_url: str, retention_days: int, metrics: Metrics):
+        self._url = database_url
+        self._retention = timedelta(days=retention_days)
+        self._metrics = metrics
+        self._pending: list[dict[str, Any]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._engine: Engine | None = None
+        self._last_prune = 0.0
+        self._closing = False
+
+    def record(self, info: RequestInfo) -> None:
+        """Queue one request (O(1), never blocks, never raises)."""
+        if len(self._pending) >= MAX_PENDING:
+            self._metrics.audit_dropped.inc()
+            return
+        self._pending.append(audit_row(info))
+        if len(self._pending) >= BATCH:
+            self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="voip24h-audit")
+
+    async def close(self) -> None:
+        """Write what is queued (bounded by a few seconds), then stop."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._task, 5)
+        if self._engine is not None:
+            self._engine.dispose()
+
+    async def flush(self) -> None:
+        """Write everything queued now (tests and shutdown)."""
+        while self._pending:
+            if not await self._write_batch():
+                return
+
+    async def _run(self) -> None:
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), FLUSH_SECONDS)
+            self._wake.clear()
+            await self.flush()
+            if time.monotonic() - self._last_prune > PRUNE_EVERY:
+                self._last_prune = time.monotonic()
+                await self._prune()
+        await self.flush()
+
+    async def _write_batch(self) -> bool:
+        batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
+        try:
+            await asyncio.to_thread(self._insert, batch)
+        except Exception as exc:
+            log.warning("audit write failed (%d entries kept): %s", len(batch), exc)
+            room = MAX_PENDING - len(self._pending)
+            if room < len(batch):
+                self._metrics.audit_dropped.inc(len(batch) - room)
+            self._pending[:0] = batch[:room]
+            if not self._closing:
+                await asyncio.sleep(1.0)
+            return False
+        return True
+
+    def _get_engine(self) -> Engine:
+        if self._engine is None:
+            options: dict[str, Any] = {}
+            if not self._url.startswith("sqlite"):
+                options = {
+                    "pool_size": 1,
+                    "max_overflow": 1,
+                    "pool_timeout": 5,
+                    "connect_args": {"connect_timeout": 5},
+                }
+            self._engine = make_engine(self._url, **options)
+        return self._engine
+
+    def _insert(self, batch: list[dict[str, Any]]) -> None:
+        with self._get_engine().begin() as conn:
+            audit_queries.insert_many(conn, batch)
+
+    async def _prune(self) -> None:
+        from voip24h.service import utcnow
+
+        before = utcnow() - self._retention
+        try:
+            removed = await asyncio.to_thread(self._delete_before, before)
+        except Exception as exc:
+            log.warning("audit prune failed: %s", exc)
+            return
+        if removed:
+            log.info("audit: pruned %d rows older than %s", removed, before)
+
+    def _delete_before(self, before: Any) -> int:
+        with self._get_engine().begin() as conn:
+            return audit_queries.prune(conn, before)
