@@ -13,6 +13,7 @@ Exit codes (also in ``voip24h query --help`` and docs/cli.md):
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import sys
@@ -195,13 +196,22 @@ def emit(records: list[CallRecord], output: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=out, width=None if out.isatty() else 120, highlight=False)
-    table = Table(*COLUMNS, box=box.SIMPLE_HEAD)
+    table = Table(*COLUMNS, box=box.SIMPLE_HEAD, show_edge=False, header_style="bold")
     for record in records:
         wire = record.to_wire()
         table.add_row(*(str(wire.get(name, "")) for name in COLUMNS))
-    console.print(table)
-    console.print(f"{len(records)} record{'s' if len(records) != 1 else ''}")
+    summary = f"{len(records)} record{'s' if len(records) != 1 else ''}"
+    if out.isatty():
+        console = Console(file=out, highlight=False)
+        console.print(table)
+        console.print(summary)
+        return
+    # Not a terminal: plain text, fixed width, no trailing blanks (stable for scripts and diffs).
+    buffer = io.StringIO()
+    Console(file=buffer, width=120, highlight=False, color_system=None).print(table)
+    for line in buffer.getvalue().splitlines():
+        out.write(line.rstrip() + "\n")
+    out.write(summary + "\n")
 
 
 @click.group(epilog=EXIT_CODES_HELP)

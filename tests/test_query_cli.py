@@ -1,0 +1,189 @@
+"""`voip24h query` against a live server: exact output, secrets, exit codes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.live_server import LiveServer, free_port, live_server
+from voip24h import cli_query, partner_admin
+from voip24h.app import create_app
+from voip24h.cli import cli
+from voip24h.config import load_settings
+from voip24h.db.engine import make_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+WINDOW = ["--from", "01/07/2018", "--to", "30/07/2018"]
+RECORDS_137 = [
+    ("1532857052.131132", "137", "0982056720", "EXTERNAL", "NO ANSWER", "2018-07-29 16:37:32"),
+    ("1532834934.130789", "137", "0971828252", "EXTERNAL", "NO ANSWER", "2018-07-29 10:28:54"),
+    ("1532767500.128005", "137", "0938111222", "EXTERNAL", "ANSWERED", "2018-07-28 15:45:42"),
+    ("1532665800.127004", "137", "101", "INTERNAL", "ANSWERED", "2018-07-27 11:30:00"),
+    ("1532502190.125002", "137", "0912345678", "EXTERNAL", "ANSWERED", "2018-07-25 14:03:10"),
+    ("1532052725.120001", "137", "0903123456", "EXTERNAL", "ANSWERED", "2018-07-20 09:12:05"),
+]
+WIRE = ["callId", "user", "phoneNumber", "callType", "callStatus", "callDate"]
+
+TABLE_137 = """\
+ callDate              callId              user   phoneNumber   callType   callStatus
+──────────────────────────────────────────────────────────────────────────────────────
+ 2018-07-29 16:37:32   1532857052.131132   137    0982056720    EXTERNAL   NO ANSWER
+ 2018-07-29 10:28:54   1532834934.130789   137    0971828252    EXTERNAL   NO ANSWER
+ 2018-07-28 15:45:42   1532767500.128005   137    0938111222    EXTERNAL   ANSWERED
+ 2018-07-27 11:30:00   1532665800.127004   137    101           INTERNAL   ANSWERED
+ 2018-07-25 14:03:10   1532502190.125002   137    0912345678    EXTERNAL   ANSWERED
+ 2018-07-20 09:12:05   1532052725.120001   137    0903123456    EXTERNAL   ANSWERED
+6 records
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
+    """A live server on examples/Master.csv, and the secret of an unrestricted partner."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('query') / 'voip24h.db'}"
+    runner = CliRunner()
+    for args in (
+        ["db", "upgrade", "--db", url],
+        ["import", str(ROOT / "examples" / "Master.csv"), "--db", url],
+    ):
+        assert runner.invoke(cli, args).exit_code == 0
+    engine = make_engine(url)
+    secret = partner_admin.add(engine, "support", [], [], None).secret
+    partner_admin.add(engine, "only-101", [], ["101"], "only-101-secret-0123456789")
+    engine.dispose()
+    with live_server(create_app(load_settings({"database_url": url}, environ={}))) as live:
+        yield live, secret
+
+
+@pytest.fixture
+def query(server, monkeypatch):
+    """query(*args, secret=..., input=None) -> click Result of `voip24h query ARGS --url ...`."""
+    live, default_secret = server
+    monkeypatch.delenv("VOIP24H_PARTNER_SECRET", raising=False)
+    monkeypatch.delenv("VOIP24H_URL", raising=False)
+
+    def run(*args: str, secret: str | None = default_secret, input: str | None = None):
+        env = {"VOIP24H_PARTNER_SECRET": secret} if secret else {}
+        return CliRunner().invoke(cli, ["query", *args, "--url", live.url], env=env, input=input)
+
+    return run
+
+
+def test_table_on_the_terminal(query):
+    result = query("user", "137", *WINDOW)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == TABLE_137
+
+
+def test_json_is_the_records_as_sent(query):
+    result = query("user", "137", *WINDOW, "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == [dict(zip(WIRE, r, strict=True)) for r in RECORDS_137]
+    assert list(json.loads(result.stdout)[0]) == WIRE
+
+
+def test_csv(query):
+    result = query("user", "137", *WINDOW, "--csv")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == "callDate,callId,user,phoneNumber,callType,callStatus"
+    assert lines[1] == "2018-07-29 16:37:32,1532857052.131132,137,0982056720,EXTERNAL,NO ANSWER"
+    assert len(lines) == 1 + len(RECORDS_137)
+
+
+def test_user_without_dates_is_get_user_and_date_is_get_date(query):
+    by_user = json.loads(query("user", "101", "--json").stdout)
+    assert [r["callId"] for r in by_user] == [
+        "1532767500.128005",
+        "1532665800.127004",
+        "1532574000.126003",
+    ]
+    by_date = json.loads(
+        query("date", "--from", "26/07/2018", "--to", "26/07/2018", "--json").stdout
+    )
+    assert [(r["user"], r["callStatus"]) for r in by_date] == [
+        ("102", "ANSWERED"),
+        ("101", "NO ANSWER"),
+    ]
+
+
+def test_empty_result_is_success(query):
+    result = query("user", "555", "--csv")
+    assert (result.exit_code, result.stdout) == (
+        0,
+        "callDate,callId,user,phoneNumber,callType,callStatus\n",
+    )
+
+
+def test_secret_from_a_hidden_prompt(query, server, monkeypatch):
+    monkeypatch.setattr(cli_query, "_stdin_is_terminal", lambda: True)
+    result = query("user", "137", "--json", secret=None, input=server[1] + "\n")
+    assert result.exit_code == 0, result.output
+    assert "Partner secret:" in result.stderr
+    assert server[1] not in result.output
+
+
+def test_secret_from_stdin(query, server):
+    result = query("user", "137", "--json", "--secret-stdin", secret=None, input=server[1] + "\n")
+    assert result.exit_code == 0
+    assert len(json.loads(result.stdout)) == len(RECORDS_137)
+
+
+def test_no_secret_is_a_usage_error(query):
+    result = query("user", "137", secret=None)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: no partner secret: set VOIP24H_PARTNER_SECRET")
+
+
+@pytest.mark.parametrize(
+    ("args", "secret", "code", "message"),
+    [
+        (
+            ["user", "137"],
+            "wrong-secret",
+            3,
+            "error: partnerSecret is not valid. [invalid_secret, HTTP 401]\n",
+        ),
+        (
+            ["user", "137"],
+            "only-101-secret-0123456789",
+            3,
+            "error: This user is not in the partner's scope. [user_not_permitted, HTTP 403]\n",
+        ),
+        (
+            ["date", "--from", "31/02/2018", "--to", "01/03/2018"],
+            None,
+            1,
+            "error: fromDate: '31/02/2018' is not a real calendar date. [invalid_date, HTTP 400]\n",
+        ),
+    ],
+    ids=["wrong-secret", "out-of-scope", "bad-date"],
+)
+def test_refusals_exit_with_documented_codes(query, args, secret, code, message):
+    result = query(*args, **({"secret": secret} if secret else {}))
+    assert (result.exit_code, result.stdout, result.stderr) == (code, "", message)
+
+
+def test_unreachable_server_exits_4(monkeypatch):
+    monkeypatch.setenv("VOIP24H_PARTNER_SECRET", "whatever")
+    url = f"http://127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(cli, ["query", "user", "137", "--url", url, "--retries", "0"])
+    assert result.exit_code == 4
+    assert result.stderr.startswith(f"error: cannot connect to {url}/api/v1/partner/voip24h")
+
+
+def test_from_without_to_is_a_usage_error(query):
+    result = query("user", "137", "--from", "01/07/2018")
+    assert result.exit_code == 2
+    assert "give both --from and --to, or neither" in result.stderr
+
+
+def test_help_documents_the_exit_codes():
+    result = CliRunner().invoke(cli, ["query", "user", "--help"])
+    assert "Exit codes:" in result.stdout
+    assert "3  secret refused (HTTP 401)" in result.stdout
+    assert "--secret" not in result.stdout.replace("--secret-stdin", "")
