@@ -1,0 +1,317 @@
+"""Targets (PASS/FAIL), the markdown report and its chart, from one run's results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from bench.dataset import label
+from bench.workload import KINDS
+
+BACKEND_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "mysql": "MariaDB"}
+
+
+def _run(runs: list[dict[str, Any]], system: str, kind: str, size: int) -> dict[str, Any] | None:
+    for row in runs:
+        if row["system"] == system and row["kind"] == kind and row["size"] == size:
+            return row
+    return None
+
+
+def _sizes(runs: list[dict[str, Any]], system: str) -> list[int]:
+    return sorted({row["size"] for row in runs if row["system"] == system})
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every target with its measured figure, bound and verdict."""
+    runs, checks = results["runs"], results["checks"]
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, value: float | None, bound: str, ok: bool | None, detail: str = "") -> None:
+        out.append({"target": name, "value": value, "bound": bound, "ok": ok, "detail": detail})
+
+    for backend in ("sqlite", "postgresql", "mysql"):
+        ours, lean = f"voip24h-{backend}", f"lean-{backend}"
+        for size in _sizes(runs, ours):
+            for kind in KINDS:
+                a, b = _run(runs, ours, kind, size), _run(runs, lean, kind, size)
+                if not a or not b:
+                    continue
+                where = f"{BACKEND_NAMES[backend]} {label(size)} {kind}"
+                ratio = a["rps"] / b["rps"] if b["rps"] else 0.0
+                detail = f"{a['rps']:.0f} vs {b['rps']:.0f} req/s"
+                add(f"{where}: req/s vs lean", ratio, ">= 0.9x", ratio >= 0.9, detail)
+                p99 = a["p99_ms"] / b["p99_ms"] if b["p99_ms"] else 0.0
+                detail = f"{a['p99_ms']:.1f} vs {b['p99_ms']:.1f} ms"
+                if backend == "sqlite":
+                    add(f"{where}: p99 vs lean", p99, "<= 1.5x", p99 <= 1.5, detail)
+                errors = a["errors"] + b["errors"]
+                if errors:
+                    add(f"{where}: errors", errors, "0", False, "wrk counted failed requests")
+    peer_sets = (
+        ("datasette", "voip24h-sqlite", 10.0),
+        ("asterisk-cdr-api", "voip24h-mysql", 1000.0),
+    )
+    for peer, ours, bound in peer_sets:
+        for row in (r for r in runs if r["system"] == peer):
+            mine = _run(runs, ours, row["kind"], row["size"])
+            if mine is None:
+                continue
+            ratio = mine["rps"] / row["rps"] if row["rps"] else float("inf")
+            detail = f"{mine['rps']:.0f} vs {row['rps']:.2f} req/s"
+            if row["errors"]:
+                detail += f" ({row['errors']:.0f} of the peer's requests failed)"
+            add(
+                f"{label(row['size'])} {row['kind']}: vs {peer}",
+                ratio,
+                f">= {bound:g}x",
+                ratio >= bound,
+                detail,
+            )
+    for backend in ("sqlite", "postgresql", "mysql"):
+        ours = f"voip24h-{backend}"
+        sizes = _sizes(runs, ours)
+        if len(sizes) < 2:
+            continue
+        small, large = sizes[0], sizes[-1]
+        for kind in KINDS:
+            a, b = _run(runs, ours, kind, small), _run(runs, ours, kind, large)
+            if a and b:
+                growth = b["p50_ms"] / a["p50_ms"] if a["p50_ms"] else 0.0
+                detail = f"p50 {a['p50_ms']:.2f} ms at {label(small)}, {b['p50_ms']:.2f} ms at {label(large)}"
+                add(
+                    f"{BACKEND_NAMES[backend]} {kind}: median latency {label(large)} vs {label(small)}",
+                    growth,
+                    "<= 1.3x",
+                    growth <= 1.3,
+                    detail,
+                )
+    for check in checks:
+        if check["check"] == "identical answers" and not check["ok"]:
+            add(
+                f"{BACKEND_NAMES[check['backend']]} {check['kind']}: same answer as lean",
+                0,
+                "identical",
+                False,
+            )
+        if check["check"] == "big getDate answer":
+            enough = check["records"] >= check["target_records"]
+            add(
+                f"getDate answer of {check['records']:,} records: server RSS growth (MB)",
+                check["growth_mb"],
+                "< 50 MB",
+                check["growth_mb"] < 50 and enough,
+                f"{check['bytes'] / 1e6:.1f} MB answer in {check['seconds']:.1f} s; RSS "
+                f"{check['rss_before_mb']:.0f} -> peak {check['rss_peak_mb']:.0f} MB",
+            )
+        if check["check"] == "RSS over a long run":
+            add(
+                f"RSS flat over a {check['seconds']:.0f} s run (drift MB)",
+                check["drift_mb"],
+                "< 10 MB",
+                check["drift_mb"] < 10 and not check["errors"],
+                f"{check['rss_settled_mb']:.1f} -> {check['rss_end_mb']:.1f} MB at {check['rps']:.0f} req/s",
+            )
+        if check["check"] == "import rate":
+            ratio = next(
+                (
+                    v
+                    for k, v in check.items()
+                    if ("ratio" in k or "_vs_" in k) and isinstance(v, int | float)
+                ),
+                None,
+            )
+            text = ", ".join(f"{k}={v}" for k, v in check.items() if k != "check")
+            add(
+                "import rate vs raw bulk insert (SQLite)",
+                ratio,
+                ">= 0.5x",
+                None if ratio is None else ratio >= 0.5,
+                text,
+            )
+    return out
+
+
+def verdict_lines(rows: Iterable[dict[str, Any]]) -> list[str]:
+    lines = []
+    for row in rows:
+        mark = {True: "PASS", False: "FAIL", None: "INFO"}[row["ok"]]
+        value = "-" if row["value"] is None else f"{row['value']:.2f}"
+        lines.append(f"{mark}  {row['target']}: {value} ({row['bound']}) {row['detail']}")
+    return lines
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    """Throughput and p99 per system and request type; latency vs table size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = results["runs"]
+    smallest = min(results["options"]["sizes"])
+    systems = [s for s in dict.fromkeys(r["system"] for r in runs) if s != "bare-asgi"]
+    fig, axes = plt.subplots(1, 3, figsize=(18, 6))
+    width = 0.8 / max(1, len(systems))
+    for panel, metric, title in ((0, "rps", "req/s (log)"), (1, "p99_ms", "p99 latency, ms (log)")):
+        ax = axes[panel]
+        for i, system in enumerate(systems):
+            values = []
+            for kind in KINDS:
+                row = _run(runs, system, kind, smallest)
+                if row is None:
+                    size = next(
+                        (r["size"] for r in runs if r["system"] == system and r["kind"] == kind),
+                        None,
+                    )
+                    row = _run(runs, system, kind, size) if size else None
+                values.append(row[metric] if row else 0)
+            ax.bar([k + i * width for k in range(len(KINDS))], values, width, label=system)
+        if metric == "rps":
+            bare = next((r for r in runs if r["system"] == "bare-asgi"), None)
+            if bare:
+                ax.axhline(bare["rps"], color="black", linestyle="--", label="bare ASGI ceiling")
+        ax.set_yscale("log")
+        ax.set_xticks([k + 0.4 - width / 2 for k in range(len(KINDS))], KINDS)
+        ax.set_title(f"{title}, {label(smallest)} rows")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=7)
+    ax = axes[2]
+    for system in ("voip24h-sqlite", "lean-sqlite", "voip24h-postgresql", "voip24h-mysql"):
+        for kind in KINDS:
+            points = sorted(
+                (r["size"], r["p50_ms"])
+                for r in runs
+                if r["system"] == system and r["kind"] == kind
+            )
+            if len(points) > 1:
+                ax.plot(
+                    [p[0] for p in points],
+                    [p[1] for p in points],
+                    marker="o",
+                    label=f"{system} {kind}",
+                )
+    ax.set_xscale("log")
+    ax.set_xlabel("CDR rows")
+    ax.set_ylabel("median latency, ms")
+    ax.set_title("median latency vs table size")
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def markdown(
+    results: dict[str, Any], verdicts: list[dict[str, Any]], chart_name: str, command: str
+) -> str:
+    m = results["machine"]
+    runs = results["runs"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by the bench (`bench/`): do not edit by hand. Every figure below comes from",
+        "one run of:",
+        "",
+        f"```sh\n{command}\n```",
+        "",
+        f"Run {results['started']}. Absolute numbers drift with the machine and its load (it is",
+        "shared): the ratios, measured side by side in the same run, are what the targets use.",
+        "",
+        "## How it is measured",
+        "",
+        "- **Data**: a hosted PBX with one year of calls, many tenants (accountcodes) of 20",
+        "  extensions; the number of tenants grows with the row count, so one extension's (or",
+        "  tenant's) answer is the same size at every table size. Generated deterministically",
+        "  (`bench/dataset.py`) as an Asterisk Master.csv and loaded with the project's own row",
+        "  normalisation and CDR-to-record mapping (`bench/load.py`); PostgreSQL and MariaDB get",
+        "  the same tables copied from that file.",
+        "- **Load**: `wrk` (2 threads, "
+        + str(results["options"]["connections"])
+        + " connections, "
+        + f"{results['options']['seconds']:g} s per run after a warm-up) on the same machine, rotating",
+        "  over 2,000 requests per type: tenant partners (64), their extensions, getUserDate windows",
+        "  of 1..3 months (~87 records), getDate windows of 1..7 days of a tenant, getUser all time.",
+        f"- **Systems**: the server (`voip24h serve --workers {results['options']['workers']}`, rate",
+        "  limits off, everything else default) beside a lean reference per backend",
+        "  (`bench/lean.py`: Starlette + sqlite3/asyncpg/asyncmy + orjson, the same SQL and JSON,",
+        "  no auth), datasette on the same SQLite file (same SQL via `?sql=`), asterisk-cdr-api",
+        "  (`GET /calls?src=&date_from=&date_to=`, its nearest equivalent of getUserDate) on the",
+        "  same rows in MariaDB's FreePBX-style `cdr` table, and a bare ASGI app returning a fixed",
+        "  4.5 KB body (the machine's ceiling). Same uvicorn worker count for all but the peers,",
+        "  which run as they ship.",
+        "",
+        "## Targets",
+        "",
+        "```",
+        *verdict_lines(verdicts),
+        "```",
+        "",
+        "## Throughput and latency",
+        "",
+        f"![throughput, p99 and latency vs size]({chart_name})",
+        "",
+        "| system | backend | rows | request | req/s | p50 ms | p99 ms | errors | vs lean req/s |",
+        "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in runs:
+        lean = _run(runs, f"lean-{row['backend']}", row["kind"], row["size"])
+        ratio = f"{row['rps'] / lean['rps']:.2f}x" if lean and lean["rps"] else ""
+        lines.append(
+            f"| {row['system']} | {BACKEND_NAMES.get(row['backend'], row['backend'])} | "
+            f"{label(row['size']) if row['size'] else '-'} | {row['kind']} | {row['rps']:,.1f} | "
+            f"{row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['errors']:.0f} | {ratio} |"
+        )
+    lines += ["", "## Memory and loading", ""]
+    for check in results["checks"]:
+        if check["check"] in ("big getDate answer", "RSS over a long run", "import rate"):
+            shown = {k: v for k, v in check.items() if k not in ("samples", "check")}
+            lines.append(
+                f"- **{check['check']}**: "
+                + ", ".join(
+                    f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items()
+                )
+            )
+    for load in results["loads"]:
+        lines.append(
+            f"- loaded {label(load['size'])} into {BACKEND_NAMES[load['backend']]} in {load['seconds']:.0f} s"
+            + (
+                f" ({load['rows']:,} rows, {load['records']:,} records)"
+                if "rows" in load
+                else " (copy)"
+            )
+        )
+    for note in results["notes"]:
+        lines.append(f"- note: {note}")
+    lines += ["", "## Machine", "", "| | |", "| --- | --- |"]
+    for key in (
+        "cpu",
+        "cores",
+        "memory_gb",
+        "kernel",
+        "python",
+        "sqlite",
+        "postgresql",
+        "mariadb",
+        "wrk",
+    ):
+        lines.append(f"| {key} | {m.get(key)} |")
+    lines.append("| packages | " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()) + " |")
+    lines.append(
+        "| peers (bench/.venv-peers) | "
+        + ", ".join(f"{k} {v}" for k, v in m["peers"].items())
+        + " |"
+    )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def write(results: dict[str, Any], docs: Path, command: str) -> list[dict[str, Any]]:
+    """docs/benchmarks.md and docs/benchmarks.png; returns the targets."""
+    docs.mkdir(parents=True, exist_ok=True)
+    verdicts = targets(results)
+    chart(results, docs / "benchmarks.png")
+    (docs / "benchmarks.md").write_text(markdown(results, verdicts, "benchmarks.png", command))
+    return verdicts
