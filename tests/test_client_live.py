@@ -14,8 +14,10 @@ from tests.builders import cdr_row
 from tests.live_server import free_port, live_server, silent_server
 from voip24h.app import create_app
 from voip24h.client import (
+    NO_RETRY,
     AsyncClient,
     Client,
+    RateLimited,
     RetryPolicy,
     ServiceUnavailable,
     Timeout,
@@ -157,3 +159,73 @@ def test_async_retries_503(tmp_path):
     ):
         asyncio.run(run())
     assert len(slept) == 1
+
+
+def _timed_sleep(record: list[float]):
+    def sleep(seconds: float) -> None:
+        record.append(seconds)
+        time.sleep(seconds)
+
+    return sleep
+
+
+def test_429_waits_what_retry_after_says(seed_calls, engine, settings):
+    from voip24h import partner_admin
+
+    secret = partner_admin.add(engine, "slow", [], [], None, {"rate_per_second": 1}).secret
+    slept: list[float] = []
+    with (
+        live_server(create_app(settings)) as server,
+        Client(server.url, secret, sleep=_timed_sleep(slept)) as api,
+    ):
+        started = time.monotonic()
+        results = [api.get_user("137") for _ in range(3)]
+        elapsed = time.monotonic() - started
+        with (
+            Client(server.url, secret, retry=NO_RETRY) as impatient,
+            pytest.raises(RateLimited) as caught,
+        ):
+            impatient.get_user("137")
+            impatient.get_user("137")
+        with (
+            Client(server.url, secret, retry=RetryPolicy(max_retry_after=0.1)) as strict,
+            pytest.raises(RateLimited),
+        ):
+            strict.get_user("137")
+            strict.get_user("137")
+    assert all(len(r) == 2 for r in results)
+    assert slept and all(s >= 1 for s in slept)  # Retry-After is whole seconds, at least 1
+    assert elapsed >= sum(slept)
+    error = caught.value
+    assert (error.status, error.error_code, error.resp_code) == (429, "rate_limited", -1)
+    assert error.retry_after is not None and error.retry_after >= 1
+
+
+def test_pages_walk_everything_once(load, add_partner, settings):
+    rows = [
+        cdr_row(uniqueid=f"{1530403200 + n * 60}.{n}", calldate=datetime(2018, 7, 1, 7, n, 0))
+        for n in range(25)
+    ]
+    load(*rows)
+    secret = add_partner()
+    with live_server(create_app(settings)) as server, Client(server.url, secret) as api:
+        whole = api.get_user("137")
+        pages = list(api.pages("getUser", {"user": "137"}, page_size=7))
+        walked = list(
+            api.iter_records(
+                "getUserDate",
+                {"user": "137", "fromDate": "01/07/2018", "toDate": "01/07/2018"},
+                page_size=10,
+            )
+        )
+
+        async def walk_async():
+            async with AsyncClient(server.url, secret) as aapi:
+                return [r async for r in aapi.iter_records("getUser", {"user": "137"}, page_size=4)]
+
+        walked_async = asyncio.run(walk_async())
+    assert [len(p.records) for p in pages] == [7, 7, 7, 4]
+    assert pages[-1].next_cursor is None and all(p.next_cursor for p in pages[:-1])
+    flat = [r for p in pages for r in p.records]
+    assert flat == whole == walked == walked_async
+    assert len({r.call_id for r in flat}) == 25
