@@ -18,6 +18,7 @@ from voip24h.config import Settings, load_settings
 from voip24h.db.reader import make_reader
 from voip24h.http import partner_api
 from voip24h.protocol import PATH
+from voip24h.routes import extended_routes
 
 log = logging.getLogger("voip24h")
 
@@ -71,7 +72,11 @@ def create_app(settings: Settings) -> Starlette:
             await reader.close()
 
     app = Starlette(
-        routes=[Route(PATH, partner_api, methods=["POST"]), *ops.main_routes(settings)],
+        routes=[
+            Route(PATH, partner_api, methods=["POST"]),
+            *extended_routes(),  # recordings, /openapi.json, /docs (issue 4)
+            *ops.main_routes(settings),
+        ],
         middleware=ops.ops_middleware(state, PATH),
         exception_handlers={
             errors.ApiError: _api_error,

@@ -48,5 +48,5 @@ class State:
             reader=reader,
             matcher=ExtensionMatcher(settings.extension_pattern, settings.extensions),
             partners=PartnerDirectory(reader, settings.partner_cache_seconds),
-            records=RecordService(reader, settings.max_records),
+            records=RecordService(reader, settings.max_records, settings),
         )

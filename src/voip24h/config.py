@@ -124,6 +124,31 @@ class Settings:
         10.0, "On shutdown, how long in-flight requests may take to finish."
     )
 
+    # --- extended API: paging, export, recordings (issue 4) ---
+    page_size: int = _setting(100, "Records per page when a request sends a cursor but no limit.")
+    max_page_size: int = _setting(1000, "Largest limit a paged request may ask for.")
+    export_chunk_rows: int = _setting(
+        2000, "Rows read from the database per chunk while streaming a CSV/NDJSON export."
+    )
+    recordings_dir: str = _setting(
+        "/var/spool/asterisk/monitor",
+        "Directory of the PBX's call recordings (FreePBX: monitor/YYYY/MM/DD/FILE); "
+        "no file outside it is ever served.",
+    )
+    recording_link_ttl_seconds: int = _setting(
+        3600, "How long a recordingListen/recordingDownload link stays valid, in seconds."
+    )
+    recording_link_key: str = _setting(
+        "",
+        "Secret key (at least 32 characters) signing recording links; empty: a random key "
+        "is generated once and kept in the database (voip24h_meta), shared by all workers.",
+    )
+    public_url: str = _setting(
+        "",
+        "Base URL partners reach this server at (e.g. https://pbx.example.com), used in "
+        "recording links; empty: taken from the request's Host.",
+    )
+
     def replace(self, **changes: Any) -> Settings:
         """A copy with some values changed, validated again."""
         new = dataclasses.replace(self, **changes)
@@ -162,6 +187,7 @@ class Settings:
         for name in ("db_timeout_seconds",):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name}: must be greater than 0")
+        self._validate_extended_api()
         if self.partner_cache_seconds < 0:
             raise SettingsError("partner_cache_seconds: must not be negative")
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
@@ -189,6 +215,18 @@ class Settings:
             parse_networks(self.trusted_proxies)
         except ValueError as exc:
             raise SettingsError(f"trusted_proxies: {exc}") from exc
+
+    def _validate_extended_api(self) -> None:
+        positive = ("page_size", "max_page_size", "export_chunk_rows", "recording_link_ttl_seconds")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name}: must be at least 1")
+        if self.page_size > self.max_page_size:
+            raise SettingsError("page_size: must not exceed max_page_size")
+        if self.recording_link_key and len(self.recording_link_key) < 32:
+            raise SettingsError("recording_link_key: must have at least 32 characters")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise SettingsError("public_url: must start with http:// or https://")
 
 
 def describe() -> list[tuple[str, str, Any, str]]:

@@ -181,3 +181,39 @@ class InternalError(ApiError):
     status = 500
     error_code = "internal_error"
     default_message = "Internal error; it has been logged."
+
+
+# --- extended API (getCallData, paging, recordings) ---
+class InvalidCursor(ApiError):
+    error_code = "invalid_cursor"
+    default_message = "cursor is not a value this server returned as nextCursor."
+
+
+class CallNotFound(ApiError):
+    status = 404
+    error_code = "call_not_found"
+    default_message = "No call with this callId is visible to this partner."
+
+
+class RecordingNotFound(ApiError):
+    status = 404
+    error_code = "recording_not_found"
+    default_message = "This call has no recording."
+
+
+class RecordingPathRefused(ApiError):
+    status = 403
+    error_code = "recording_path_refused"
+    default_message = "The recording's file is not inside the recordings directory."
+
+
+class LinkInvalid(ApiError):
+    status = 403
+    error_code = "link_invalid"
+    default_message = "This recording link is not valid (altered or not issued by this server)."
+
+
+class LinkExpired(ApiError):
+    status = 410
+    error_code = "link_expired"
+    default_message = "This recording link has expired; ask for a new one."

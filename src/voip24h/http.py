@@ -5,8 +5,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from voip24h import errors, protocol
+from voip24h import errors, protocol, responses
 from voip24h.app_state import State
+from voip24h.query import to_query
+from voip24h.results import records_in
 
 JSON = "application/json"
 
@@ -47,7 +49,13 @@ async def partner_api(request: Request) -> Response:
     envelope = protocol.parse_envelope(body)
     partner = await state.guard.admit(request, envelope)  # secret, throttles, limits
     data = protocol.parse_data(envelope)
-    query = protocol.to_query(data, state.settings, state.matcher)
-    rows = await state.records.find(partner, query)
-    headers = await state.guard.charge(request, partner, len(rows))
-    return Response(protocol.render_records(rows), media_type=JSON, headers=headers)
+    query = to_query(data, state.settings, state.matcher)
+    result = await state.records.answer(partner, query)  # every request type (issue 4)
+    headers = await state.guard.charge(request, partner, records_in(result))
+    return await responses.render(result, request, state.settings.public_url, headers)
+
+
+async def recording_file(request: Request) -> Response:
+    """GET /api/v1/partner/voip24h/recordings/{token}: the file a signed link points to."""
+    state: State = request.app.state.voip24h
+    return await state.records.recordings.open(request.path_params["token"])

@@ -9,15 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 import orjson
 
 from voip24h import errors
-from voip24h.config import Settings
-from voip24h.dates import Window, day_window
-from voip24h.records import ExtensionMatcher
 
 PATH = "/api/v1/partner/voip24h"
 RECORD_FIELDS = ("callId", "user", "phoneNumber", "callType", "callStatus", "callDate")
@@ -34,17 +31,60 @@ class Record(msgspec.Struct):
     callDate: str
 
 
-class _Data(msgspec.Struct, forbid_unknown_fields=True):
+class _Data(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     pass
 
 
-class GetUserData(_Data):
+# --- Opt-in parts, shared by the request types (absent: the seed's behaviour) ---
+ExtendedField = Literal[
+    "duration",
+    "billsec",
+    "direction",
+    "disposition",
+    "accountcode",
+    "did",
+    "linkedid",
+    "hasRecording",
+]
+EXTENDED_FIELDS: tuple[str, ...] = get_args(ExtendedField)
+CallType = Literal["INTERNAL", "EXTERNAL"]
+Direction = Literal["INBOUND", "OUTBOUND", "INTERNAL"]
+Format = Literal["json", "csv", "ndjson"]
+Short = Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
+
+
+class _Filters(_Data, kw_only=True):
+    """Filters, combinable with every request type that reads records."""
+
+    callStatus: Annotated[list[Short], msgspec.Meta(min_length=1, max_length=10)] | None = None
+    callType: CallType | None = None
+    direction: Direction | None = None
+    phoneNumber: Short | None = None
+    phonePrefix: Short | None = None
+
+
+class _Records(_Filters, kw_only=True):
+    """Filters plus the opt-in extended fields and streamed export formats."""
+
+    fields: Annotated[list[ExtendedField], msgspec.Meta(max_length=8)] | None = None
+    extended: bool | None = None
+    format: Format | None = None
+
+
+class _Listing(_Records, kw_only=True):
+    """Records plus keyset paging."""
+
+    limit: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    cursor: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+
+
+class GetUserData(_Listing, kw_only=True):
     """``getUser``: every call of one extension."""
 
     user: str | int
 
 
-class GetDateData(_Data):
+class GetDateData(_Listing, kw_only=True):
     """``getDate``: every call in a window of whole local days (user accepted, ignored)."""
 
     fromDate: str
@@ -52,7 +92,7 @@ class GetDateData(_Data):
     user: str | int | None = None
 
 
-class GetUserDateData(_Data):
+class GetUserDateData(_Listing, kw_only=True):
     """``getUserDate``: one extension's calls in a window of whole local days."""
 
     user: str | int
@@ -60,10 +100,43 @@ class GetUserDateData(_Data):
     toDate: str
 
 
+class GetCallDataData(_Records, kw_only=True):
+    """``getCallData``: the records of one call (its uniqueid, and legs sharing its linkedid)."""
+
+    callId: Short
+
+
+class RecordingData(_Filters, kw_only=True):
+    """A signed, expiring link to a call's recording."""
+
+    callId: Short
+
+
+class RecordingListenData(RecordingData, kw_only=True):
+    """``recordingListen``: a link that plays the recording in the browser (Range supported)."""
+
+
+class RecordingDownloadData(RecordingData, kw_only=True):
+    """``recordingDownload``: a link that downloads the recording as a file."""
+
+
+class GetStatsData(_Filters, kw_only=True):
+    """``getStats``: per user and per day (or hour) counts by status and talk time."""
+
+    fromDate: str
+    toDate: str
+    user: str | int | None = None
+    groupBy: Literal["day", "hour"] = "day"
+
+
 DATA_TYPES: dict[str, type[_Data]] = {
     "getUser": GetUserData,
     "getDate": GetDateData,
     "getUserDate": GetUserDateData,
+    "getCallData": GetCallDataData,
+    "recordingListen": RecordingListenData,
+    "recordingDownload": RecordingDownloadData,
+    "getStats": GetStatsData,
 }
 
 
@@ -74,14 +147,6 @@ class Envelope:
     request_type: str
     secret: str | None
     data: Any
-
-
-@dataclass(frozen=True)
-class RecordQuery:
-    """What to read: one user or all (within scope), over all time or a window."""
-
-    user: str | None
-    window: Window | None
 
 
 def parse_envelope(body: bytes) -> Envelope:
@@ -125,6 +190,8 @@ def parse_data(envelope: Envelope) -> _Data:
 
 _MISSING = re.compile(r"Object missing required field `([^`]+)`")
 _UNKNOWN = re.compile(r"Object contains unknown field `([^`]+)`")
+_ENUM = re.compile(r"Invalid enum value (.+) - at `\$\.([^`]+)`")
+_CONSTRAINT = re.compile(r"(Expected .+) - at `\$\.([^`]+)`")
 _AT = re.compile(r"Expected `([^`]+)`, got `([^`]+)` - at `\$\.([^`\[]+)")
 
 
@@ -146,30 +213,15 @@ def _validation_error(message: str) -> errors.ApiError:
         return errors.InvalidField(
             f"data.{field} must be {wanted.get(expected, expected)}, not {got}."
         )
-    return errors.InvalidField(f"data is not valid: {message}.")
-
-
-def to_query(data: _Data, settings: Settings, matcher: ExtensionMatcher) -> RecordQuery:
-    """The RecordQuery a validated request asks for (getDate ignores its user field)."""
-    user = None
-    if isinstance(data, GetUserData | GetUserDateData):
-        user = _user(data.user, matcher)
-    window = None
-    if isinstance(data, GetDateData | GetUserDateData):
-        window = day_window(
-            data.fromDate,
-            data.toDate,
-            settings.zone,
-            settings.max_range_days,
+    if match := _ENUM.match(message):
+        value, field = match.groups()
+        return errors.InvalidField(
+            f"data.{field}: {value[:40]} is not one of the allowed values (see /openapi.json)."
         )
-    return RecordQuery(user, window)
-
-
-def _user(value: str | int, matcher: ExtensionMatcher) -> str:
-    user = str(value)
-    if not matcher.is_extension(user):
-        raise errors.InvalidUser(f"user {_short(user)} is not an extension number of this PBX.")
-    return user
+    if match := _CONSTRAINT.match(message):
+        rule, field = match.groups()
+        return errors.InvalidField(f"data.{field}: {rule.replace('`', '')}.")
+    return errors.InvalidField(f"data is not valid: {message}.")
 
 
 _RESPONSE_HEAD = b'{"respCode":0,"respMsg":"Success","data":'
@@ -180,6 +232,40 @@ def render_records(rows: Iterable[Sequence[Any]]) -> bytes:
     keys = RECORD_FIELDS
     records = [dict(zip(keys, row, strict=True)) for row in rows]
     return _RESPONSE_HEAD + orjson.dumps(records) + b"}"
+
+
+_INT_FIELDS = frozenset(("duration", "billsec"))
+
+
+def record_dict(row: Sequence[Any], fields: Sequence[str] = ()) -> dict[str, Any]:
+    """One record: the six seed fields, then the requested extended fields in order."""
+    record: dict[str, Any] = dict(zip(RECORD_FIELDS, row[:6], strict=True))
+    for name, value in zip(fields, row[6 : 6 + len(fields)], strict=True):
+        if name == "hasRecording":
+            record[name] = bool(value)
+        elif name in _INT_FIELDS:
+            record[name] = int(value)
+        else:
+            record[name] = value
+    return record
+
+
+def render_page(rows: Iterable[Sequence[Any]], fields: Sequence[str], cursor: Any) -> bytes:
+    """The success envelope for records with extended fields; ``cursor`` (a string or
+    None) adds ``nextCursor`` unless it is the ``...`` marker of an unpaged answer."""
+    doc: dict[str, Any] = {
+        "respCode": 0,
+        "respMsg": "Success",
+        "data": [record_dict(row, fields) for row in rows],
+    }
+    if cursor is not ...:
+        doc["nextCursor"] = cursor
+    return orjson.dumps(doc)
+
+
+def render_data(data: Any) -> bytes:
+    """The success envelope around any ``data`` value."""
+    return _RESPONSE_HEAD + orjson.dumps(data) + b"}"
 
 
 def _json_kind(value: Any) -> str:

@@ -9,12 +9,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from voip24h import errors
+from voip24h.config import Settings
+from voip24h.cursor import Cursor
 from voip24h.db.queries import partners as partner_queries
 from voip24h.db.queries import records as record_queries
 from voip24h.db.reader import Reader
 from voip24h.partners import Scope, hash_secret, parse_extensions
-from voip24h.protocol import RecordQuery
+from voip24h.query import Filters, Query, RecordingQuery, RecordQuery, StatsQuery
+from voip24h.recordings import RecordingService
 from voip24h.records import as_datetime
+from voip24h.results import Export, Page, Result, Stats
+from voip24h.shapes import columns_for, shape_of
+from voip24h.stats import fold_stats
 
 
 @dataclass(frozen=True)
@@ -97,15 +103,33 @@ def utcnow() -> datetime:
 
 
 class RecordService:
-    """Reads records for a partner; its scope is part of the SQL itself."""
+    """Reads records for a partner; its scope is part of the SQL itself.
 
-    def __init__(self, reader: Reader, max_records: int):
+    ``answer`` dispatches every request type; a seed-shaped request takes ``find``,
+    the seed's own path, so its answer is unchanged byte for byte.
+    """
+
+    def __init__(self, reader: Reader, max_records: int, settings: Settings | None = None):
         self._reader = reader
         self._max = max_records
+        self._settings = settings or Settings()
+        self.recordings = RecordingService(reader, self._settings)
+
+    async def answer(self, partner: Partner, query: Query) -> Result:
+        """The result of any request type, for ``partner``."""
+        if isinstance(query, RecordingQuery):
+            return await self.recordings.link(partner, query)
+        if isinstance(query, StatsQuery):
+            return await self._stats(partner, query)
+        if query.format != "json":
+            return self._export(partner, query)
+        if is_seed_shaped(query):
+            return Page(await self.find(partner, query), (), seed=True)
+        return await self._page(partner, query)
 
     async def find(self, partner: Partner, query: RecordQuery) -> list[Any]:
-        if query.user is not None and not partner.scope.permits_user(query.user):
-            raise errors.UserNotPermitted()
+        """The seed's six fields of every matching record; ResultTooLarge over the maximum."""
+        self._check_user(partner, query.user)
         by_user, by_window = query.user is not None, query.window is not None
         statement = self._reader.prepare(
             ("records", partner.scope, by_user, by_window),
@@ -125,3 +149,68 @@ class RecordService:
                 "through the results."
             )
         return rows
+
+    @staticmethod
+    def _check_user(partner: Partner, user: str | None) -> None:
+        if user is not None and not partner.scope.permits_user(user):
+            raise errors.UserNotPermitted()
+
+    async def _page(self, partner: Partner, query: RecordQuery) -> Page:
+        self._check_user(partner, query.user)
+        shape, params = shape_of(query)
+        columns = columns_for(query.fields)
+        statement = self._reader.prepare(
+            ("page", partner.scope, shape, query.fields),
+            lambda: record_queries.select_shaped(partner.scope, shape, columns),
+        )
+        limit = query.limit if query.limit is not None else self._max
+        rows = await self._reader.fetch(statement, {**params, "limit": limit + 1})
+        if query.call is not None and not rows:
+            raise errors.CallNotFound()
+        if len(rows) <= limit:
+            return Page(rows, query.fields, paged=query.limit is not None)
+        if query.limit is None:
+            raise errors.ResultTooLarge(
+                f"More than {self._max} records match; narrow the date range or page "
+                "through the results with limit and cursor."
+            )
+        last = rows[limit - 1]
+        after = Cursor(int(last[-3]), str(last[-2]), str(last[-1]))
+        return Page(rows[:limit], query.fields, paged=True, next_cursor=after.encode())
+
+    def _export(self, partner: Partner, query: RecordQuery) -> Export:
+        self._check_user(partner, query.user)
+        shape, params = shape_of(query)
+        columns = columns_for(query.fields)[: -len(record_queries.KEY_COLUMNS)]
+        statement = self._reader.prepare(
+            ("export", partner.scope, shape, query.fields),
+            lambda: record_queries.select_unlimited(partner.scope, shape, columns),
+        )
+        chunks = self._reader.stream(statement, params, self._settings.export_chunk_rows)
+        return Export(chunks, query.fields, query.format)
+
+    async def _stats(self, partner: Partner, query: StatsQuery) -> Stats:
+        self._check_user(partner, query.user)
+        shape, params = shape_of(query)
+        statement = self._reader.prepare(
+            ("stats", partner.scope, shape, query.hourly),
+            lambda: record_queries.select_stats(partner.scope, shape, hourly=query.hourly),
+        )
+        rows = await self._reader.fetch(statement, {**params, "limit": self._max + 1})
+        if len(rows) > self._max:
+            raise errors.ResultTooLarge(
+                "The statistics have too many groups; narrow the date range, group by day "
+                "or ask for one user."
+            )
+        return Stats(fold_stats(rows))
+
+
+def is_seed_shaped(query: RecordQuery) -> bool:
+    """True for a request with none of the opt-in parts: the seed's own answer."""
+    return (
+        query.call is None
+        and query.filters == Filters()
+        and not query.fields
+        and query.limit is None
+        and query.format == "json"
+    )

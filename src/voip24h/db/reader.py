@@ -13,7 +13,7 @@ import contextlib
 import sqlite3
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +67,16 @@ class Reader(ABC):
     @abstractmethod
     async def fetch(self, statement: Statement, params: Mapping[str, Any]) -> list[Sequence[Any]]:
         """All rows of a statement, as tuples; raises DatabaseUnavailable/DatabaseTimeout."""
+
+    @abstractmethod
+    def stream(
+        self, statement: Statement, params: Mapping[str, Any], chunk_rows: int
+    ) -> AsyncIterator[list[Sequence[Any]]]:
+        """Rows of a statement in chunks of at most ``chunk_rows``, read as they are consumed.
+
+        Memory stays bounded by one chunk whatever the result size; the time limit
+        applies to each chunk's read, not to the whole stream.
+        """
 
     async def ping(self) -> None:
         """Raise DatabaseUnavailable unless the database answers."""
@@ -131,6 +141,29 @@ class SQLiteReader(Reader):
         except sqlite3.DatabaseError as exc:
             self._drop()
             raise DatabaseUnavailable() from exc
+
+    async def stream(
+        self, statement: Statement, params: Mapping[str, Any], chunk_rows: int
+    ) -> AsyncIterator[list[Sequence[Any]]]:
+        conn = self._connect()
+        cursor = conn.cursor()
+        try:
+            self._deadline = time.monotonic() + self.timeout
+            cursor.execute(statement.sql, statement.args(params))
+            while True:
+                self._deadline = time.monotonic() + self.timeout
+                rows = cursor.fetchmany(chunk_rows)
+                if not rows:
+                    return
+                yield rows
+        except sqlite3.OperationalError as exc:
+            if "interrupted" in str(exc):
+                raise DatabaseTimeout() from exc
+            raise DatabaseUnavailable() from exc
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseUnavailable() from exc
+        finally:
+            cursor.close()
 
     def _drop(self) -> None:
         if self._conn is not None:
@@ -230,6 +263,34 @@ class _PooledReader(Reader):
         """True when the server cancelled the statement for running too long."""
         return False
 
+    async def stream(
+        self, statement: Statement, params: Mapping[str, Any], chunk_rows: int
+    ) -> AsyncIterator[list[Sequence[Any]]]:
+        pool = await self._get_pool()
+        chunks = self._stream(pool, statement, statement.args(params), chunk_rows)
+        try:
+            while True:
+                try:
+                    rows = await asyncio.wait_for(anext(chunks), self.timeout)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError as exc:
+                    raise DatabaseTimeout() from exc
+                except (asyncio.CancelledError, GeneratorExit):
+                    raise
+                except Exception as exc:
+                    if self._is_query_error(exc):
+                        raise
+                    raise DatabaseUnavailable() from exc
+                yield rows
+        finally:
+            await chunks.aclose()
+
+    @abstractmethod
+    def _stream(
+        self, pool: Any, statement: Statement, args: list[Any], chunk_rows: int
+    ) -> AsyncGenerator[list[Any], None]: ...
+
     async def close(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
@@ -289,6 +350,14 @@ class PostgresReader(_PooledReader):
         import asyncpg
 
         return isinstance(exc, asyncpg.exceptions.QueryCanceledError)
+
+    async def _stream(
+        self, pool: Any, statement: Statement, args: list[Any], chunk_rows: int
+    ) -> AsyncGenerator[list[Any], None]:
+        async with pool.acquire() as conn, conn.transaction(readonly=True):
+            cursor = await conn.cursor(statement.sql, *args)
+            while rows := await cursor.fetch(chunk_rows):
+                yield list(rows)
 
     def _is_query_error(self, exc: BaseException) -> bool:
         import asyncpg
@@ -389,6 +458,25 @@ class MySQLReader(_PooledReader):
 
         # 1969: MariaDB max_statement_time; 3024: MySQL max_execution_time.
         return isinstance(exc, errors.OperationalError) and exc.args[:1] in ((1969,), (3024,))
+
+    async def _stream(
+        self, pool: Any, statement: Statement, args: list[Any], chunk_rows: int
+    ) -> AsyncGenerator[list[Any], None]:
+        from asyncmy.cursors import SSCursor
+
+        conn = await pool.acquire()
+        finished = False
+        try:
+            async with conn.cursor(SSCursor) as cursor:
+                await cursor.execute(statement.sql, args)
+                while rows := await cursor.fetchmany(chunk_rows):
+                    yield list(rows)
+            finished = True
+        finally:
+            # An unbuffered result left half read makes the connection unusable.
+            if not finished:
+                conn.close()
+            pool.release(conn)
 
     def _is_query_error(self, exc: BaseException) -> bool:
         from asyncmy import errors

@@ -7,17 +7,22 @@ rows of its own accountcodes and extensions.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     Select,
+    Table,
     and_,
     bindparam,
     delete,
     false,
+    func,
     insert,
+    literal_column,
     or_,
     select,
     true,
@@ -63,19 +68,31 @@ def _row(record: CallRecord) -> dict[str, object]:
     return row
 
 
-def scope_clause(scope: Scope) -> ColumnElement[bool]:
+def _param(name: str) -> BindParameter[Any]:
+    """A bind parameter set at execution; not required at compile time, because
+    statements are compiled once (with their expanding IN lists rendered) and reused."""
+    return bindparam(name, required=False)
+
+
+def scope_clause(scope: Scope, table: Table = t) -> ColumnElement[bool]:
     """The WHERE condition that keeps a query inside a partner's scope."""
+    c = table.c
     conditions: list[ColumnElement[bool]] = []
     if scope.accountcodes:
-        conditions.append(t.c.accountcode.in_(sorted(scope.accountcodes)))
+        conditions.append(c.accountcode.in_(sorted(scope.accountcodes)))
     if scope.extensions:
         allowed: list[ColumnElement[bool]] = []
         if scope.extensions.names:
-            allowed.append(t.c.user_ext.in_(sorted(scope.extensions.names)))
+            allowed.append(c.user_ext.in_(sorted(scope.extensions.names)))
         for lo, hi in scope.extensions.ranges:
-            allowed.append(t.c.user_num == lo if lo == hi else t.c.user_num.between(lo, hi))
+            allowed.append(c.user_num == lo if lo == hi else c.user_num.between(lo, hi))
         conditions.append(or_(*allowed) if allowed else false())
     return and_(true(), *conditions)
+
+
+# Newest first; user_ext breaks the tie between the two legs of an internal call,
+# so the order is total and a keyset cursor can resume exactly after any row.
+ORDER = (t.c.call_ts.desc(), t.c.callid.desc(), t.c.user_ext.desc())
 
 
 def select_records(
@@ -86,13 +103,137 @@ def select_records(
     The statement's shape depends only on its arguments, so it can be compiled
     once and executed with new parameter values.
     """
-    stmt = select(*columns).where(scope_clause(scope))
-    if by_user:
-        stmt = stmt.where(t.c.user_ext == bindparam("user", required=False))
-    if by_window:
-        stmt = stmt.where(
-            t.c.call_ts >= bindparam("start", required=False),
-            t.c.call_ts < bindparam("end", required=False),
+    return select_shaped(scope, Shape(by_user=by_user, by_window=by_window), columns)
+
+
+# Opt-in fields: wire name -> column. hasRecording is rendered from recordingfile.
+EXTENDED_COLUMNS: dict[str, ColumnElement] = {
+    "duration": t.c.duration,
+    "billsec": t.c.billsec,
+    "direction": t.c.direction,
+    "disposition": t.c.call_status,
+    "accountcode": t.c.accountcode,
+    "did": t.c.did,
+    "linkedid": t.c.linkedid,
+    "hasRecording": t.c.recordingfile,
+}
+# Appended after the requested fields so the next page's cursor can be built.
+KEY_COLUMNS = (t.c.call_ts, t.c.callid, t.c.user_ext)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Which conditions a records statement has; hashable, so it keys the compiled cache.
+
+    Bind parameters: ``user``; ``start``/``end``; ``call`` (also as ``call_2``, ``call_3``);
+    ``status_0``..; ``call_type``; ``direction``; ``phone`` (exact) or ``phone_like``
+    (prefix, ``/``-escaped);
+    ``after_ts``/``after_id``/``after_user`` (keyset); ``limit``.
+    """
+
+    by_user: bool = False
+    by_window: bool = False
+    by_call: bool = False
+    statuses: int = 0
+    by_call_type: bool = False
+    by_direction: bool = False
+    phone: str | None = None  # "exact" or "prefix"
+    after: bool = False
+
+
+def conditions(scope: Scope, shape: Shape) -> list[ColumnElement[bool]]:
+    """Scope plus every filter the shape asks for."""
+    c = t.c
+    where: list[ColumnElement[bool]] = [scope_clause(scope)]
+    if shape.by_user:
+        where.append(c.user_ext == _param("user"))
+    if shape.by_window:
+        where += [c.call_ts >= _param("start"), c.call_ts < _param("end")]
+    if shape.by_call:
+        where.append(_call_clause(scope))
+    if shape.statuses:
+        where.append(c.call_status.in_([_param(f"status_{n}") for n in range(shape.statuses)]))
+    if shape.by_call_type:
+        where.append(c.call_type == _param("call_type"))
+    if shape.by_direction:
+        where.append(c.direction == _param("direction"))
+    if shape.phone == "exact":
+        where.append(c.phone_number == _param("phone"))
+    elif shape.phone == "prefix":
+        where.append(c.phone_number.like(_param("phone_like"), escape="/"))
+    if shape.after:
+        ts: BindParameter[int] = _param("after_ts")
+        cid: BindParameter[str] = _param("after_id")
+        user: BindParameter[str] = _param("after_user")
+        # The leading `call_ts <= ts` lets every backend use the (call_ts, callid) index.
+        where.append(c.call_ts <= ts)
+        where.append(or_(c.call_ts < ts, c.callid < cid, and_(c.callid == cid, c.user_ext < user)))
+    return where
+
+
+def _call_clause(scope: Scope) -> ColumnElement[bool]:
+    """The legs of one call: its uniqueid, records linked to it, and records sharing its
+    linkedid (looked up among the partner's own records only)."""
+    other = t.alias("linked")
+    linked = (
+        select(other.c.linkedid)
+        .where(other.c.callid == _param("call_2"), other.c.linkedid != "")
+        .where(scope_clause(scope, other))  # type: ignore[arg-type]
+    )
+    return or_(
+        t.c.callid == _param("call"),
+        t.c.linkedid == _param("call_3"),
+        t.c.linkedid.in_(linked.scalar_subquery()),
+    )
+
+
+def like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching values that start with ``prefix`` (escape character ``/``)."""
+    escaped = prefix.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return escaped + "%"
+
+
+def select_shaped(
+    scope: Scope, shape: Shape, columns: Sequence[ColumnElement] = SEED_COLUMNS
+) -> Select:
+    """Records of ``shape`` newest first (total order), at most ``limit`` of them."""
+    return select(*columns).where(*conditions(scope, shape)).order_by(*ORDER).limit(_param("limit"))
+
+
+def select_unlimited(scope: Scope, shape: Shape, columns: Sequence[ColumnElement]) -> Select:
+    """Like select_shaped without a limit: exports stream every matching row."""
+    return select(*columns).where(*conditions(scope, shape)).order_by(*ORDER)
+
+
+def select_recordings(scope: Scope, shape: Shape) -> Select:
+    """(callid, user, recordingfile, call_ts) of the partner's records of one call."""
+    return (
+        select(t.c.callid, t.c.user_ext, t.c.recordingfile, t.c.call_ts)
+        .where(*conditions(scope, shape), t.c.callid == _param("call"))
+        .order_by(*ORDER)
+        .limit(_param("limit"))
+    )
+
+
+def select_stats(scope: Scope, shape: Shape, *, hourly: bool) -> Select:
+    """Per (user, local day or hour, status): count, answered-or-not talk time sum and max.
+
+    The period is a prefix of call_date, which is already local time, so buckets
+    follow the PBX's zone (DST included) on every backend.
+    """
+    width: ColumnElement[int] = literal_column("13" if hourly else "10")
+    period = func.substr(t.c.call_date, literal_column("1"), width)
+    return (
+        select(
+            t.c.user_ext,
+            period,
+            t.c.call_status,
+            func.count(),
+            func.coalesce(func.sum(t.c.billsec), 0),
+            func.coalesce(func.max(t.c.billsec), 0),
         )
-    newest_first = stmt.order_by(t.c.call_ts.desc(), t.c.callid.desc())
-    return newest_first.limit(bindparam("limit", required=False))
+        .where(*conditions(scope, shape))
+        .group_by(t.c.user_ext, period, t.c.call_status)
+        .order_by(t.c.user_ext, period, t.c.call_status)
+        .limit(_param("limit"))
+    )

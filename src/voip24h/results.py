@@ -1,0 +1,56 @@
+"""What the record service answers, before it is rendered for the wire (responses.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Page:
+    """Records (rows of seed columns, extended fields, keyset columns).
+
+    ``seed`` rows carry the six seed columns only and render exactly as the seed;
+    ``paged`` answers add ``nextCursor`` (null on the last page).
+    """
+
+    rows: Sequence[Sequence[Any]]
+    fields: tuple[str, ...]
+    seed: bool = False
+    paged: bool = False
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class Export:
+    """Every matching record, read from the database chunk by chunk while it is sent."""
+
+    chunks: AsyncIterator[Sequence[Sequence[Any]]]
+    fields: tuple[str, ...]
+    format: str
+
+
+@dataclass(frozen=True)
+class Link:
+    """A signed recording link: a path on this server, valid until ``expires`` (epoch)."""
+
+    path: str
+    expires: int
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Statistics rows, one per user and period."""
+
+    rows: list[dict[str, Any]]
+
+
+Result = Page | Export | Link | Stats
+
+
+def records_in(result: Result) -> int:
+    """How many records an answer carries (an export's count is not known in advance: 0)."""
+    if isinstance(result, Page | Stats):
+        return len(result.rows)
+    return 1 if isinstance(result, Link) else 0
