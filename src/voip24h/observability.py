@@ -124,3 +124,32 @@ class Metrics:
             self.rows.labels(kind).inc(info.rows)
         if info.error_code.startswith("database_"):
             self.db_errors.labels(info.error_code).inc()
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: access lines as they are, other records wrapped."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == access_log.name:
+            return record.getMessage()
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(line).decode()
+
+
+def configure_logging(level: str) -> None:
+    """JSON lines on stderr for the ``voip24h`` loggers (once per process)."""
+    logger = logging.getLogger("voip24h")
+    logger.setLevel(level.upper())
+    if any(isinstance(h.formatter, JsonLogFormatter) for h in logger.handlers):
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLogFormatter())
+    logger.addHandler(handler)
+    logger.propagate = False

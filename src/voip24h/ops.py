@@ -21,8 +21,10 @@ from voip24h.app_state import State
 from voip24h.config import Settings
 from voip24h.middleware import OpsMiddleware
 from voip24h.netaddr import parse_networks
+from voip24h.observability import configure_logging
 
 log = logging.getLogger("voip24h")
+__all__ = ["configure_logging", "main_routes", "ops_middleware", "routes", "serving"]
 
 
 def _state(request: Request) -> State:
