@@ -91,4 +91,6 @@ def create_app(settings: Settings) -> Starlette:
 
 def app_from_env() -> Starlette:
     """Factory for uvicorn workers: settings come from VOIP24H_* variables."""
-    return create_app(load_settings())
+    settings = load_settings()
+    ops.configure_logging(settings.log_level)
+    return create_app(settings)

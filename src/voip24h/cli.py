@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from voip24h.cli_audit import audit
 from voip24h.cli_common import (
     database_errors,
     db_option,
@@ -80,14 +81,17 @@ def run_server(settings: Settings) -> None:
     import uvicorn
 
     from voip24h.app import create_app
+    from voip24h.observability import configure_logging
 
+    configure_logging(settings.log_level)
     common: dict[str, Any] = dict(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
-        proxy_headers=False,
+        proxy_headers=False,  # X-Forwarded-For is read only from trusted_proxies
         server_header=False,
-        timeout_graceful_shutdown=10,
+        access_log=False,  # voip24h.access writes JSON access lines instead
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
     )
     if settings.workers == 1:
         uvicorn.run(create_app(settings), **common)
@@ -157,7 +161,7 @@ def reindex(ctx: click.Context, database_url: str | None, quiet: bool) -> None:
     click.echo(f"reindexed: {written:,} call records")
 
 
-for _command in (partner, import_cmd, demo, query):
+for _command in (partner, import_cmd, demo, query, audit):
     cli.add_command(_command)
 
 
