@@ -1,0 +1,114 @@
+"""Request ids, JSON access logs, /healthz, /readyz, /metrics, and how ops endpoints
+are protected or moved to their own listener."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from tests.builders import cdr_row
+from tests.conftest import API
+from voip24h.app import create_app
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def get_user(secret: str) -> dict:
+    return {"requestType": "getUser", "partnerSecret": secret, "data": {"user": "137"}}
+
+
+def test_request_id_is_returned_and_logged_as_json(load, add_partner, client, caplog):
+    load(cdr_row(uniqueid="o.1"))
+    secret = add_partner("crm")
+    caplog.set_level(logging.INFO, logger="voip24h.access")
+    given = client.post(API, json=get_user(secret), headers={"X-Request-ID": "abc-123"})
+    fresh = client.post(API, json=get_user(secret))
+    hostile = client.post(API, json=get_user(secret), headers={"X-Request-ID": 'a b;<>"' * 20})
+    missing = client.get("/nowhere")
+    assert given.headers["X-Request-ID"] == "abc-123"
+    assert len(fresh.headers["X-Request-ID"]) == 32
+    assert len(hostile.headers["X-Request-ID"]) == 32  # replaced, not echoed
+    assert len(missing.headers["X-Request-ID"]) == 32
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "voip24h.access"]
+    assert [line["request_id"] for line in lines] == [
+        "abc-123",
+        fresh.headers["X-Request-ID"],
+        hostile.headers["X-Request-ID"],
+        missing.headers["X-Request-ID"],
+    ]
+    first = lines[0]
+    assert first["status"] == 200 and first["partner"] == "crm" and first["rows"] == 1
+    assert first["request_type"] == "getUser" and first["path"] == API
+    assert first["latency_ms"] > 0 and first["error_code"] is None
+    assert lines[-1]["status"] == 404 and lines[-1]["error_code"] == "not_found"
+
+
+def test_healthz_readyz_and_metrics(load, add_partner, client):
+    load(cdr_row(uniqueid="o.2"))
+    secret = add_partner()
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready"}
+    client.post(API, json=get_user(secret))
+    client.post(API, json=get_user("not-a-secret-at-all"))
+    client.post(API, json={"requestType": "<script>", "partnerSecret": secret})
+    text = client.get("/metrics").text
+    assert 'voip24h_requests_total{request_type="getUser",status="200"} 1.0' in text
+    assert 'voip24h_requests_total{request_type="getUser",status="401"} 1.0' in text
+    # Attacker-chosen request types never become label values.
+    assert 'voip24h_requests_total{request_type="none",status="400"} 1.0' in text
+    assert "<script>" not in text
+    assert 'voip24h_rows_returned_total{request_type="getUser"} 1.0' in text
+    assert 'voip24h_request_duration_seconds_count{request_type="getUser"} 2.0' in text
+    assert "voip24h_auth_failures_total 1.0" in text
+    assert "voip24h_db_errors_total" in text and "voip24h_rate_limited_total" in text
+
+
+def test_ops_token_protects_metrics_and_readyz(make_client):
+    client = make_client(ops_token="ops-token-0123456789")
+    assert client.get("/healthz").status_code == 200
+    for path in ("/metrics", "/readyz"):
+        refused = client.get(path)
+        assert refused.status_code == 401
+        assert refused.json()["errorCode"] == "ops_unauthorized"
+        assert client.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        allowed = client.get(path, headers={"Authorization": "Bearer ops-token-0123456789"})
+        assert allowed.status_code == 200
+
+
+def test_ops_endpoints_on_their_own_listener(settings):
+    port = free_port()
+    app = create_app(settings.replace(ops_port=port))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/metrics").status_code == 404  # not on the partner port
+        assert client.get("/healthz").status_code == 404
+        ops = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+        assert ops.status_code == 200 and "voip24h_requests_total" in ops.text
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+
+
+def test_readyz_reports_an_unreachable_database(settings):
+    down = settings.replace(
+        database_url=f"postgresql://nobody@127.0.0.1:{free_port()}/none", db_timeout_seconds=1.0
+    )
+    with TestClient(create_app(down), raise_server_exceptions=False) as client:
+        assert client.get("/healthz").status_code == 200
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json() == {"status": "unavailable", "errorCode": "database_unavailable"}
+        api = client.post(API, json=get_user("whatever-secret-123"))
+        assert api.status_code == 503 and api.json()["respCode"] == -1
+        assert (
+            'voip24h_db_errors_total{error_code="database_unavailable"} 1.0'
+            in client.get("/metrics").text
+        )
