@@ -257,3 +257,64 @@ def test_summary_line_without_a_terminal_has_no_progress_output(db_url, tmp_path
     assert result.exit_code == 0
     assert result.stdout == "imported 3 rows, skipped 0 duplicates, rejected 0\n"
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize("usegmtime", [False, True])
+def test_parser_rows_equal_cdr_normalize_of_the_same_values(usegmtime):
+    """The import's flat hot path and cdr.normalize (used by sync and the API tests) agree."""
+    from zoneinfo import ZoneInfo
+
+    from voip24h import cdr as cdr_module
+    from voip24h.csvstream import RawRecord
+    from voip24h.dates import gmt_to_local
+    from voip24h.importer import RowParser
+
+    zone = ZoneInfo("Asia/Ho_Chi_Minh")
+    for layout in [(False, False, False), (True, False, False), (True, True, True)]:
+        columns = layout_columns(*layout)
+        parser = RowParser(columns, zone, usegmtime)
+        for n, overrides in enumerate(
+            [{}, {"answer": None, "disposition": "NO ANSWER"}, {"amaflags": "BILLING"}]
+        ):
+            row = call(n, **overrides)
+            parsed = parser.parse(RawRecord(1, line(row, columns).rstrip("\n").encode(), 0))
+            expected_raw = {name: row[name] for name in columns}
+            expected_raw["amaflags"] = {"DOCUMENTATION": 3, "BILLING": 2}[row["amaflags"]]
+            if usegmtime:
+                for name in ("start", "answer", "end"):
+                    if expected_raw[name] is not None:
+                        expected_raw[name] = gmt_to_local(expected_raw[name], zone)
+            assert parsed.row == cdr_module.normalize(expected_raw, zone)
+
+
+def test_sqlite_fast_insert_stores_what_the_core_statement_stores(tmp_path):
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import text
+
+    from voip24h import cdr as cdr_module
+    from voip24h.db import migrate
+    from voip24h.db.engine import make_engine
+    from voip24h.db.queries import cdr as cdr_queries
+
+    zone = ZoneInfo("Asia/Ho_Chi_Minh")
+    rows = [cdr_module.normalize(call(n, amaflags=3, answer=None), zone) for n in range(3)]
+    dumps = []
+    for name, insert in [
+        ("fast", cdr_queries.insert_rows),
+        (
+            "core",
+            lambda conn, rows: conn.execute(
+                cdr_queries._insert_ignoring_duplicates("sqlite"), rows
+            ),
+        ),
+    ]:
+        engine = make_engine(f"sqlite:///{tmp_path / name}.db")
+        migrate.upgrade(engine)
+        with engine.begin() as conn:
+            insert(conn, rows)
+        with engine.connect() as conn:
+            dumps.append(conn.execute(text("SELECT * FROM cdr ORDER BY id")).all())
+        engine.dispose()
+    assert dumps[0] == dumps[1]
+    assert dumps[0][0][2] == "2018-07-29 08:00:00.000000"

@@ -79,15 +79,31 @@ class Loader:
             return self.load_batch_in(conn, rows)
 
     def load_batch_in(self, conn: Connection, rows: list[dict[str, Any]]) -> LoadStats:
+        """Insert one batch and rebuild its calls' records on ``conn`` (the caller commits)."""
+        uniqueids = list(dict.fromkeys(row["uniqueid"] for row in rows))
+        # Calls with rows from earlier batches are read back; the others are all in `new`.
+        known = cdr_queries.known_uniqueids(conn, uniqueids)
         new = cdr_queries.insert_rows(conn, rows)
         stats = LoadStats(inserted=len(new), duplicates=len(rows) - len(new))
         if new:
-            uniqueids = list(dict.fromkeys(row["uniqueid"] for row in new))
-            stats.records = self.rebuild_calls(conn, uniqueids)
+            touched = list(dict.fromkeys(row["uniqueid"] for row in new))
+            fresh = [row for row in new if row["uniqueid"] not in known]
+            stats.records = self.rebuild_calls(conn, touched, fresh)
         return stats
 
-    def rebuild_calls(self, conn: Connection, uniqueids: list[str]) -> int:
-        groups = group_by_uniqueid(cdr_queries.rows_of_calls(conn, uniqueids))
+    def rebuild_calls(
+        self, conn: Connection, uniqueids: list[str], fresh: list[dict[str, Any]] | None = None
+    ) -> int:
+        """Replace the records of ``uniqueids``; ``fresh`` rows are all their calls have.
+
+        Rows of calls not covered by ``fresh`` are read from the table, in mapping order.
+        """
+        fresh = fresh or []
+        in_memory = {row["uniqueid"] for row in fresh}
+        stored = [u for u in uniqueids if u not in in_memory]
+        rows = cdr_queries.rows_of_calls(conn, stored) if stored else []
+        rows += sorted(fresh, key=_mapping_order)  # stable: insertion (id) order on ties
+        groups = group_by_uniqueid(rows)
         records = [
             rec
             for rows in groups.values()
@@ -145,6 +161,12 @@ class Loader:
         if progress:
             progress(done, written)
         return written
+
+
+def _mapping_order(row: dict[str, Any]) -> tuple[Any, ...]:
+    """The order rows_of_calls reads rows in: uniqueid, calldate, sequence (NULL first)."""
+    sequence = row.get("sequence")
+    return (row["uniqueid"], row["calldate"], sequence is not None, sequence or 0)
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -1,0 +1,144 @@
+"""``voip24h import`` as a real process: killed mid-way and run again; progress on a terminal."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select as select_mod
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from tests.masterfiles import call, layout_columns, master_csv
+from voip24h.db import migrate
+from voip24h.db.engine import make_engine
+from voip24h.db.schema import call_records, cdr
+
+ROWS = 40_000
+
+
+def voip24h(*args: Any) -> list[str]:
+    return [sys.executable, "-m", "voip24h", *map(str, args)]
+
+
+def environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOIP24H_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def contents(engine: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Every cdr row (without its id) and every call record, in a stable order."""
+    columns = [c for c in cdr.columns if c.name != "id"]
+    with engine.connect() as conn:
+        rows = conn.execute(select(*columns).order_by(cdr.c.row_key)).all()
+        records = conn.execute(
+            select(call_records).order_by(call_records.c.callid, call_records.c.user_ext)
+        ).all()
+    return [tuple(r) for r in rows], [tuple(r) for r in records]
+
+
+def count(engine: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(cdr)) or 0)
+
+
+def test_import_killed_mid_way_and_run_again_equals_a_clean_import(db_url, engine, tmp_path):
+    columns = layout_columns(True, True, True)
+    calls = [call(n) for n in range(ROWS)]
+    # Forks: several rows per uniqueid, so records span batches.
+    calls += [call(n, sequence=n + ROWS, dstchannel="PJSIP/205-0001") for n in range(0, ROWS, 7)]
+    path = tmp_path / "Master.csv"
+    path.write_text(master_csv(calls, columns))
+    command = voip24h("import", path, "--db", db_url, "--batch-size", 500, "--quiet")
+
+    process = subprocess.Popen(command, env=environment(), stdout=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while count(engine) < 2000 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    at_kill = count(engine)
+    assert process.returncode == -signal.SIGKILL
+    assert 0 < at_kill < len(calls), "the kill must land mid-way"
+    assert at_kill % 500 == 0  # only whole batches were committed
+
+    again = subprocess.run(command, env=environment(), capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith(f"imported {len(calls) - at_kill:,} rows, skipped {at_kill:,}")
+
+    clean_url = f"sqlite:///{tmp_path / 'clean.db'}"
+    clean = make_engine(clean_url)
+    migrate.upgrade(clean)
+    done = subprocess.run(voip24h("import", path, "--db", clean_url), env=environment())
+    assert done.returncode == 0
+    assert count(engine) == len(calls)
+    assert contents(engine) == contents(clean)
+    clean.dispose()
+
+
+def test_progress_bar_on_a_terminal_shows_rate_bytes_and_eta(tmp_path):
+    url = f"sqlite:///{tmp_path / 'v.db'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    path = tmp_path / "Master.csv"
+    path.write_text(master_csv([call(n) for n in range(20_000)], layout_columns(True, True, True)))
+    main, child = pty.openpty()
+    env = environment() | {"COLUMNS": "160", "TERM": "xterm"}
+    process = subprocess.Popen(
+        voip24h("import", path, "--db", url, "--batch-size", 1000),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=child,
+    )
+    os.close(child)
+    shown = b""
+    while True:
+        ready, _, _ = select_mod.select([main], [], [], 30)
+        if not ready:
+            break
+        try:
+            data = os.read(main, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        shown += data
+    out, _ = process.communicate(timeout=60)
+    os.close(main)
+    assert process.returncode == 0
+    assert out.decode() == "imported 20,000 rows, skipped 0 duplicates, rejected 0\n"
+    text = shown.decode("utf-8", "replace")
+    assert "rows/s" in text and "importing" in text
+    assert "MB" in text  # bytes done / total
+
+
+def test_quiet_on_a_terminal_draws_nothing(tmp_path):
+    url = f"sqlite:///{tmp_path / 'v.db'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    path = Path(tmp_path / "Master.csv")
+    path.write_text(master_csv([call(n) for n in range(10)], layout_columns(True, True, True)))
+    main, child = pty.openpty()
+    process = subprocess.run(
+        voip24h("import", path, "--db", url, "--quiet"),
+        env=environment(),
+        stdout=subprocess.PIPE,
+        stderr=child,
+        timeout=60,
+    )
+    os.close(child)
+    try:
+        leftover = os.read(main, 65536)
+    except OSError:  # EIO: the terminal was closed without anything written to it
+        leftover = b""
+    os.close(main)
+    assert process.returncode == 0
+    assert leftover == b""
