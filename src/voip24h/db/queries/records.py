@@ -7,7 +7,7 @@ rows of its own accountcodes and extensions.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -63,9 +63,13 @@ def delete_all(conn: Connection) -> None:
 
 
 def _row(record: CallRecord) -> dict[str, object]:
-    row = asdict(record)
+    # Not dataclasses.asdict: it deep-copies every field, a third of an import's time.
+    row: dict[str, object] = {name: getattr(record, name) for name in _RECORD_FIELDS}
     row["user_ext"] = row.pop("user")
     return row
+
+
+_RECORD_FIELDS = tuple(CallRecord.__dataclass_fields__)
 
 
 def _param(name: str) -> BindParameter[Any]:
