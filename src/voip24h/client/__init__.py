@@ -24,7 +24,7 @@ from voip24h.client.errors import (
     TransportError,
     Voip24hError,
 )
-from voip24h.client.models import CallRecord, Page
+from voip24h.client.models import CallRecord, Page, StatsEntry
 from voip24h.client.sync import Client
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "RetryPolicy",
     "ServerError",
     "ServiceUnavailable",
+    "StatsEntry",
     "Timeout",
     "TransportError",
     "Voip24hError",

@@ -15,7 +15,7 @@ import httpx
 import orjson
 
 from voip24h.client.errors import ApiError, ProtocolError, error_class
-from voip24h.client.models import DEFAULT_ZONE, CallRecord, Page, wire_date
+from voip24h.client.models import DEFAULT_ZONE, CallRecord, Page, StatsEntry, wire_date
 
 PATH = "/api/v1/partner/voip24h"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
@@ -194,3 +194,57 @@ def date_data(
     from_date: date | str, to_date: date | str, options: Mapping[str, Any]
 ) -> dict[str, Any]:
     return {"fromDate": wire_date(from_date), "toDate": wire_date(to_date), **options}
+
+
+EXPORT_FORMATS = ("csv", "ndjson")
+
+
+def stats_of(doc: Mapping[str, Any]) -> list[StatsEntry]:
+    data = doc.get("data")
+    if not isinstance(data, list):
+        raise ProtocolError("the answer's data is not a list of stats entries", status=200)
+    return [StatsEntry.from_wire(item) for item in data]
+
+
+def link_of(doc: Mapping[str, Any]) -> str:
+    data = doc.get("data")
+    if not isinstance(data, Mapping) or not isinstance(data.get("link"), str):
+        raise ProtocolError("the answer's data has no link", status=200)
+    return str(data["link"])
+
+
+def stats_data(
+    from_date: date | str,
+    to_date: date | str,
+    user: str | int | None,
+    group_by: str,
+    options: Mapping[str, Any],
+) -> dict[str, Any]:
+    data = date_data(from_date, to_date, options)
+    data["groupBy"] = group_by
+    if user is not None:
+        data["user"] = str(user)
+    return data
+
+
+def export_data(data: Mapping[str, Any], format: str) -> dict[str, Any]:
+    if format not in EXPORT_FORMATS:
+        raise ValueError(f"format must be one of {EXPORT_FORMATS}, not {format!r}")
+    return {**data, "format": format}
+
+
+def is_stream(response: httpx.Response) -> bool:
+    """True for a streamed export (CSV or NDJSON), False for a JSON envelope."""
+    media = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return response.status_code == 200 and media in ("text/csv", "application/x-ndjson")
+
+
+def ndjson_record(line: bytes, zone: ZoneInfo) -> CallRecord | None:
+    line = line.strip()
+    if not line:
+        return None
+    try:
+        item = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        raise ProtocolError("an export line is not JSON", status=200) from None
+    return CallRecord.from_wire(item, zone)

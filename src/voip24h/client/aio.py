@@ -6,14 +6,16 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import date
-from typing import Any
+from typing import IO, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import httpx
 
 from voip24h.client import _core
-from voip24h.client.errors import ApiError, Timeout, TransportError
-from voip24h.client.models import DEFAULT_ZONE, CallRecord, Page
+from voip24h.client.errors import ApiError, ProtocolError, Timeout, TransportError
+from voip24h.client.models import DEFAULT_ZONE, CallRecord, Page, StatsEntry
+
+T = TypeVar("T")
 
 
 class AsyncClient:
@@ -84,13 +86,33 @@ class AsyncClient:
         self, user: str | int, from_date: date | str, to_date: date | str, **options: Any
     ) -> list[CallRecord]:
         """``getUserDate``: extension ``user``'s calls from ``from_date`` to ``to_date``."""
-        return await self.records(
-            "getUserDate", _core.user_data(user, _core.date_data(from_date, to_date, options))
-        )
+        data = _core.user_data(user, _core.date_data(from_date, to_date, options))
+        return await self.records("getUserDate", data)
 
     async def get_call_data(self, call_id: str, **options: Any) -> list[CallRecord]:
         """``getCallData``: the records of one call (servers with the extended API)."""
         return await self.records("getCallData", {"callId": call_id, **options})
+
+    async def get_stats(
+        self,
+        from_date: date | str,
+        to_date: date | str,
+        *,
+        user: str | int | None = None,
+        group_by: str = "day",
+        **options: Any,
+    ) -> list[StatsEntry]:
+        """``getStats``: per user and day (or hour) counts and talk time."""
+        data = _core.stats_data(from_date, to_date, user, group_by, options)
+        return _core.stats_of(await self.request("getStats", data))
+
+    async def recording_listen(self, call_id: str) -> str:
+        """``recordingListen``: a signed, expiring link that plays the call's recording."""
+        return _core.link_of(await self.request("recordingListen", {"callId": call_id}))
+
+    async def recording_download(self, call_id: str) -> str:
+        """``recordingDownload``: a signed, expiring link that downloads the recording."""
+        return _core.link_of(await self.request("recordingDownload", {"callId": call_id}))
 
     # -- generic ------------------------------------------------------------------------
 
@@ -119,40 +141,89 @@ class AsyncClient:
             for record in page.records:
                 yield record
 
+    async def export_records(
+        self, request_type: str, data: Mapping[str, Any]
+    ) -> AsyncIterator[CallRecord]:
+        """Every record of a request, streamed as NDJSON: constant memory, one request."""
+        request = _core.Request(
+            request_type, _core.export_data(data, "ndjson"), self._secret, self.auth
+        )
+        response = await self._retrying(request, lambda: self._open_stream(request))
+        try:
+            async for line in response.aiter_lines():
+                record = _core.ndjson_record(line.encode(), self.zone)
+                if record is not None:
+                    yield record
+        except httpx.TransportError as exc:
+            raise TransportError(f"the export stream broke: {exc}") from None
+        finally:
+            await response.aclose()
+
+    async def export_to(
+        self, target: IO[bytes], request_type: str, data: Mapping[str, Any], *, format: str = "csv"
+    ) -> int:
+        """Stream a request's records as CSV or NDJSON into ``target``; bytes written."""
+        request = _core.Request(
+            request_type, _core.export_data(data, format), self._secret, self.auth
+        )
+        response = await self._retrying(request, lambda: self._open_stream(request))
+        written = 0
+        try:
+            async for chunk in response.aiter_bytes():
+                target.write(chunk)
+                written += len(chunk)
+        except httpx.TransportError as exc:
+            raise TransportError(f"the export stream broke: {exc}") from None
+        finally:
+            await response.aclose()
+        return written
+
     async def request(self, request_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
         """Send one request (with retries) and return the success envelope as a dict."""
         request = _core.Request(request_type, data, self._secret, self.auth)
+        return await self._retrying(request, lambda: self._send(request))
+
+    # -- transport ------------------------------------------------------------------------
+
+    async def _send(self, request: _core.Request) -> dict[str, Any]:
+        response = await self._http.post(self.url, content=request.content, headers=request.headers)
+        return _core.interpret(response)
+
+    async def _open_stream(self, request: _core.Request) -> httpx.Response:
+        built = self._http.build_request(
+            "POST", self.url, content=request.content, headers=request.headers
+        )
+        response = await self._http.send(built, stream=True)
+        if _core.is_stream(response):
+            return response
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        _core.interpret(response)  # raises the -1 answer's error
+        raise ProtocolError("the server answered JSON, not the export stream", status=200)
+
+    async def _retrying(self, request: _core.Request, send: Callable[[], Awaitable[T]]) -> T:
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = await self._http.post(
-                    self.url, content=request.content, headers=request.headers
-                )
+                return await send()
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                if attempt < self.retry.attempts:
-                    delay = self.retry.delay(attempt, None, self._rng)
-                    _core.log_retry(
-                        request, f"cannot connect ({exc})", delay, attempt, self.retry.attempts
-                    )
-                    await self._sleep(delay)
-                    continue
-                raise TransportError(f"cannot connect to {self.url}: {exc}") from None
+                if attempt >= self.retry.attempts:
+                    raise TransportError(f"cannot connect to {self.url}: {exc}") from None
+                delay = self.retry.delay(attempt, None, self._rng)
+                reason = f"cannot connect ({exc})"
             except httpx.TimeoutException:
-                raise Timeout(f"{self.url} did not answer {request_type} in time") from None
+                raise Timeout(f"{self.url} did not answer {request.request_type} in time") from None
             except httpx.TransportError as exc:
-                raise TransportError(f"{request_type} to {self.url} failed: {exc}") from None
-            try:
-                return _core.interpret(response)
+                raise TransportError(
+                    f"{request.request_type} to {self.url} failed: {exc}"
+                ) from None
             except ApiError as error:
                 if not self.retry.should_retry(error, attempt):
                     raise
                 delay = self.retry.delay(attempt, error.retry_after, self._rng)
-                _core.log_retry(
-                    request,
-                    f"HTTP {error.status} {error.error_code}",
-                    delay,
-                    attempt,
-                    self.retry.attempts,
-                )
-                await self._sleep(delay)
+                reason = f"HTTP {error.status} {error.error_code}"
+            _core.log_retry(request, reason, delay, attempt, self.retry.attempts)
+            await self._sleep(delay)

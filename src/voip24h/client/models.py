@@ -78,6 +78,36 @@ class CallRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class StatsEntry:
+    """``getStats``: one user's calls in one local day (``YYYY-MM-DD``) or hour (``... HH``)."""
+
+    user: str
+    period: str
+    total: int
+    by_status: Mapping[str, int]
+    answered: int
+    talk_time: int
+    avg_talk_time: float
+    max_talk_time: int
+
+    @classmethod
+    def from_wire(cls, item: Mapping[str, Any]) -> StatsEntry:
+        try:
+            return cls(
+                user=str(item["user"]),
+                period=str(item["period"]),
+                total=int(item["total"]),
+                by_status={str(k): int(v) for k, v in dict(item["byStatus"]).items()},
+                answered=int(item["answered"]),
+                talk_time=int(item["talkTime"]),
+                avg_talk_time=float(item["avgTalkTime"]),
+                max_talk_time=int(item["maxTalkTime"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProtocolError(f"not a stats entry: {exc}", status=200) from None
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     """One page of a paged request: its records and the cursor of the next page, if any."""
 

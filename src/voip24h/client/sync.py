@@ -6,14 +6,16 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date
-from typing import Any
+from typing import IO, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import httpx
 
 from voip24h.client import _core
-from voip24h.client.errors import ApiError, Timeout, TransportError
-from voip24h.client.models import DEFAULT_ZONE, CallRecord, Page
+from voip24h.client.errors import ApiError, ProtocolError, Timeout, TransportError
+from voip24h.client.models import DEFAULT_ZONE, CallRecord, Page, StatsEntry
+
+T = TypeVar("T")
 
 
 class Client:
@@ -84,13 +86,33 @@ class Client:
         self, user: str | int, from_date: date | str, to_date: date | str, **options: Any
     ) -> list[CallRecord]:
         """``getUserDate``: extension ``user``'s calls from ``from_date`` to ``to_date``."""
-        return self.records(
-            "getUserDate", _core.user_data(user, _core.date_data(from_date, to_date, options))
-        )
+        data = _core.user_data(user, _core.date_data(from_date, to_date, options))
+        return self.records("getUserDate", data)
 
     def get_call_data(self, call_id: str, **options: Any) -> list[CallRecord]:
         """``getCallData``: the records of one call (servers with the extended API)."""
         return self.records("getCallData", {"callId": call_id, **options})
+
+    def get_stats(
+        self,
+        from_date: date | str,
+        to_date: date | str,
+        *,
+        user: str | int | None = None,
+        group_by: str = "day",
+        **options: Any,
+    ) -> list[StatsEntry]:
+        """``getStats``: per user and day (or hour) counts and talk time."""
+        data = _core.stats_data(from_date, to_date, user, group_by, options)
+        return _core.stats_of(self.request("getStats", data))
+
+    def recording_listen(self, call_id: str) -> str:
+        """``recordingListen``: a signed, expiring link that plays the call's recording."""
+        return _core.link_of(self.request("recordingListen", {"callId": call_id}))
+
+    def recording_download(self, call_id: str) -> str:
+        """``recordingDownload``: a signed, expiring link that downloads the recording."""
+        return _core.link_of(self.request("recordingDownload", {"callId": call_id}))
 
     # -- generic ------------------------------------------------------------------------
 
@@ -118,40 +140,87 @@ class Client:
         for page in self.pages(request_type, data, page_size=page_size):
             yield from page.records
 
+    def export_records(self, request_type: str, data: Mapping[str, Any]) -> Iterator[CallRecord]:
+        """Every record of a request, streamed as NDJSON: constant memory, one request."""
+        request = _core.Request(
+            request_type, _core.export_data(data, "ndjson"), self._secret, self.auth
+        )
+        response = self._retrying(request, lambda: self._open_stream(request))
+        try:
+            for line in response.iter_lines():
+                record = _core.ndjson_record(line.encode(), self.zone)
+                if record is not None:
+                    yield record
+        except httpx.TransportError as exc:
+            raise TransportError(f"the export stream broke: {exc}") from None
+        finally:
+            response.close()
+
+    def export_to(
+        self, target: IO[bytes], request_type: str, data: Mapping[str, Any], *, format: str = "csv"
+    ) -> int:
+        """Stream a request's records as CSV or NDJSON into ``target``; bytes written."""
+        request = _core.Request(
+            request_type, _core.export_data(data, format), self._secret, self.auth
+        )
+        response = self._retrying(request, lambda: self._open_stream(request))
+        written = 0
+        try:
+            for chunk in response.iter_bytes():
+                target.write(chunk)
+                written += len(chunk)
+        except httpx.TransportError as exc:
+            raise TransportError(f"the export stream broke: {exc}") from None
+        finally:
+            response.close()
+        return written
+
     def request(self, request_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
         """Send one request (with retries) and return the success envelope as a dict."""
         request = _core.Request(request_type, data, self._secret, self.auth)
+        return self._retrying(request, lambda: self._send(request))
+
+    # -- transport ------------------------------------------------------------------------
+
+    def _send(self, request: _core.Request) -> dict[str, Any]:
+        response = self._http.post(self.url, content=request.content, headers=request.headers)
+        return _core.interpret(response)
+
+    def _open_stream(self, request: _core.Request) -> httpx.Response:
+        built = self._http.build_request(
+            "POST", self.url, content=request.content, headers=request.headers
+        )
+        response = self._http.send(built, stream=True)
+        if _core.is_stream(response):
+            return response
+        try:
+            response.read()
+        finally:
+            response.close()
+        _core.interpret(response)  # raises the -1 answer's error
+        raise ProtocolError("the server answered JSON, not the export stream", status=200)
+
+    def _retrying(self, request: _core.Request, send: Callable[[], T]) -> T:
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = self._http.post(
-                    self.url, content=request.content, headers=request.headers
-                )
+                return send()
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                if attempt < self.retry.attempts:
-                    delay = self.retry.delay(attempt, None, self._rng)
-                    _core.log_retry(
-                        request, f"cannot connect ({exc})", delay, attempt, self.retry.attempts
-                    )
-                    self._sleep(delay)
-                    continue
-                raise TransportError(f"cannot connect to {self.url}: {exc}") from None
+                if attempt >= self.retry.attempts:
+                    raise TransportError(f"cannot connect to {self.url}: {exc}") from None
+                delay = self.retry.delay(attempt, None, self._rng)
+                reason = f"cannot connect ({exc})"
             except httpx.TimeoutException:
-                raise Timeout(f"{self.url} did not answer {request_type} in time") from None
+                raise Timeout(f"{self.url} did not answer {request.request_type} in time") from None
             except httpx.TransportError as exc:
-                raise TransportError(f"{request_type} to {self.url} failed: {exc}") from None
-            try:
-                return _core.interpret(response)
+                raise TransportError(
+                    f"{request.request_type} to {self.url} failed: {exc}"
+                ) from None
             except ApiError as error:
                 if not self.retry.should_retry(error, attempt):
                     raise
                 delay = self.retry.delay(attempt, error.retry_after, self._rng)
-                _core.log_retry(
-                    request,
-                    f"HTTP {error.status} {error.error_code}",
-                    delay,
-                    attempt,
-                    self.retry.attempts,
-                )
-                self._sleep(delay)
+                reason = f"HTTP {error.status} {error.error_code}"
+            _core.log_retry(request, reason, delay, attempt, self.retry.attempts)
+            self._sleep(delay)
