@@ -462,26 +462,47 @@ class MySQLReader(_PooledReader):
     async def _stream(
         self, pool: Any, statement: Statement, args: list[Any], chunk_rows: int
     ) -> AsyncGenerator[list[Any], None]:
-        from asyncmy.cursors import SSCursor
+        # asyncmy reads a result off the socket as fast as the server sends it, even
+        # unbuffered, so a big export would sit in memory. PyMySQL's unbuffered cursor
+        # reads the socket only as rows are fetched: memory stays at one chunk. It runs
+        # in a worker thread, on a connection of its own that is closed at the end.
+        import pymysql
+        import pymysql.cursors
 
-        conn = await pool.acquire()
-        finished = False
+        u = self._url
+        conn = await asyncio.to_thread(
+            pymysql.connect,
+            host=u.host or "127.0.0.1",
+            port=u.port or 3306,
+            user=u.username or "root",
+            password=u.password or "",
+            database=u.database,
+            charset="utf8mb4",
+            autocommit=True,
+            connect_timeout=self.timeout,
+            read_timeout=self.timeout,
+            cursorclass=pymysql.cursors.SSCursor,
+        )
         try:
-            async with conn.cursor(SSCursor) as cursor:
-                await cursor.execute(statement.sql, args)
-                while rows := await cursor.fetchmany(chunk_rows):
-                    yield list(rows)
-            finished = True
+            cursor = conn.cursor()
+            await asyncio.to_thread(cursor.execute, statement.sql, args)
+            while rows := await asyncio.to_thread(cursor.fetchmany, chunk_rows):
+                yield list(rows)
         finally:
-            # An unbuffered result left half read makes the connection unusable.
-            if not finished:
-                conn.close()
-            pool.release(conn)
+            await asyncio.to_thread(conn.close)
 
     def _is_query_error(self, exc: BaseException) -> bool:
+        import pymysql
         from asyncmy import errors
 
-        return isinstance(exc, errors.ProgrammingError | errors.DataError | errors.IntegrityError)
+        return isinstance(
+            exc,
+            errors.ProgrammingError
+            | errors.DataError
+            | errors.IntegrityError
+            | pymysql.err.ProgrammingError
+            | pymysql.err.DataError,
+        )
 
     async def _close_pool(self, pool: Any) -> None:
         if self._background:
