@@ -147,7 +147,7 @@ def test_changing_the_time_zone_requires_a_reindex(db_url, engine, load, tmp_pat
     csv.write_text("")
     env = {"VOIP24H_TIMEZONE": "Europe/Paris"}
     result = run("import", str(csv), "--db", db_url, env=env)
-    assert result.exit_code == 1
+    assert result.exit_code == 3  # import's documented "cannot start" code
     assert "run `voip24h db reindex`" in result.output
     assert run("db", "reindex", "--db", db_url, "--quiet", env=env).exit_code == 0
     with engine.connect() as conn:
