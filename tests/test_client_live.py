@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import time
 from datetime import datetime
@@ -169,8 +170,10 @@ def _timed_sleep(record: list[float]):
     return sleep
 
 
-def test_429_waits_what_retry_after_says(seed_calls, engine, settings):
+def test_429_waits_what_retry_after_says(seed_calls, engine, settings, caplog):
     from voip24h import partner_admin
+
+    caplog.set_level(logging.DEBUG)
 
     secret = partner_admin.add(engine, "slow", [], [], None, {"rate_per_second": 1}).secret
     slept: list[float] = []
@@ -199,6 +202,9 @@ def test_429_waits_what_retry_after_says(seed_calls, engine, settings):
     error = caught.value
     assert (error.status, error.error_code, error.resp_code) == (429, "rate_limited", -1)
     assert error.retry_after is not None and error.retry_after >= 1
+    retries = [r.getMessage() for r in caplog.records if r.name == "voip24h.client"]
+    assert retries and all("HTTP 429 rate_limited; retrying in" in m for m in retries)
+    assert not [r for r in caplog.records if secret in r.getMessage()]
 
 
 def test_pages_walk_everything_once(load, add_partner, settings):

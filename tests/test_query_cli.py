@@ -187,3 +187,34 @@ def test_help_documents_the_exit_codes():
     assert "Exit codes:" in result.stdout
     assert "3  secret refused (HTTP 401)" in result.stdout
     assert "--secret" not in result.stdout.replace("--secret-stdin", "")
+
+
+def test_page_size_walks_pages_to_the_same_records(query):
+    whole = query("user", "137", *WINDOW, "--json")
+    paged = query("user", "137", *WINDOW, "--json", "--page-size", "2")
+    assert paged.exit_code == 0, paged.output
+    assert json.loads(paged.stdout) == json.loads(whole.stdout)
+
+
+def test_status_filter(query):
+    result = query("user", "137", *WINDOW, "--csv", "--status", "NO ANSWER")
+    assert result.exit_code == 0, result.output
+    assert [line.split(",")[1] for line in result.stdout.splitlines()[1:]] == [
+        "1532857052.131132",
+        "1532834934.130789",
+    ]
+
+
+def test_call(query):
+    result = query("call", "1532574000.126003", "--csv")
+    assert result.exit_code == 0, result.output
+    rows = sorted(
+        line.split(",")[2] + " " + line.split(",")[5] for line in result.stdout.splitlines()[1:]
+    )
+    assert rows == ["101 NO ANSWER", "102 ANSWERED"]
+
+
+def test_bearer(query):
+    result = query("user", "101", "--json", "--bearer")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)) == 3
