@@ -10,12 +10,14 @@ partner's rows-per-minute budget and gives the RateLimit headers of the answer.
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from starlette.requests import Request
 
 from voip24h import errors
 from voip24h.config import Settings
+from voip24h.db.reader import REQUEST_DEADLINE
 from voip24h.observability import INFO_KEY, Metrics, RequestInfo
 from voip24h.protocol import Envelope
 from voip24h.ratelimit import Buckets, Verdict
@@ -85,6 +87,8 @@ class Guard:
     async def admit(self, request: Request, envelope: Envelope) -> Partner:
         """The authenticated partner, within its limits; raises the matching ApiError."""
         s = self._settings
+        # One database time budget for the whole request (auth lookup and query alike).
+        REQUEST_DEADLINE.set(time.monotonic() + s.db_timeout_seconds)
         info = request_info(request)
         info.request_type = envelope.request_type
         info.params = envelope.data if isinstance(envelope.data, dict) else None

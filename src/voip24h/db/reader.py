@@ -14,6 +14,7 @@ import sqlite3
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +24,25 @@ from sqlalchemy.engine import Dialect
 from voip24h.db.engine import backend_of, parse_url, sqlite_path
 from voip24h.errors import DatabaseTimeout, DatabaseUnavailable
 
+# When a request sets it, every statement of that request shares one time budget.
+REQUEST_DEADLINE: ContextVar[float | None] = ContextVar("voip24h_db_deadline", default=None)
 RECONNECT_PAUSE = 0.25  # seconds of immediate 503s after a failed connect
 PING_AFTER_IDLE = 5.0  # seconds without a good query before connections are pinged first
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Consume the outcome of abandoned work so it is never reported as lost."""
+    if not task.cancelled():
+        task.exception()
+
+
+def budget(limit: float) -> float:
+    """Seconds a statement may take now: ``limit``, or less if the request's deadline
+    (REQUEST_DEADLINE) is nearer; never below zero (zero times out at once)."""
+    deadline = REQUEST_DEADLINE.get()
+    if deadline is None:
+        return limit
+    return max(0.0, min(limit, deadline - time.monotonic()))
 
 
 @dataclass(frozen=True)
@@ -130,7 +148,7 @@ class SQLiteReader(Reader):
 
     async def fetch(self, statement: Statement, params: Mapping[str, Any]) -> list[Sequence[Any]]:
         conn = self._connect()
-        self._deadline = time.monotonic() + self.timeout
+        self._deadline = time.monotonic() + budget(self.timeout)
         try:
             return conn.execute(statement.sql, statement.args(params)).fetchall()
         except sqlite3.OperationalError as exc:
@@ -233,11 +251,19 @@ class _PooledReader(Reader):
         """All rows, within ``timeout`` seconds in total: waiting for the pool, connecting,
         retrying and querying included (the server cancels the statement too)."""
         args = statement.args(params)
+        # The work runs in a task of its own and the request stops waiting at the
+        # deadline even if a driver is slow to honour cancellation.
+        task = asyncio.ensure_future(self._fetch(statement, args))
         try:
-            async with asyncio.timeout(self.timeout):
-                return await self._fetch(statement, args)
-        except TimeoutError as exc:
-            raise (DatabaseTimeout() if self._pool is not None else DatabaseUnavailable()) from exc
+            done, _ = await asyncio.wait((task,), timeout=budget(self.timeout))
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if done:
+            return task.result()
+        task.cancel()
+        task.add_done_callback(_retrieve)
+        raise DatabaseTimeout() if self._pool is not None else DatabaseUnavailable()
 
     async def _fetch(self, statement: Statement, args: list[Any]) -> list[Sequence[Any]]:
         for attempt in (1, 2):
