@@ -186,7 +186,7 @@ class InternalError(ApiError):
 # --- extended API (getCallData, paging, recordings) ---
 class InvalidCursor(ApiError):
     error_code = "invalid_cursor"
-    default_message = "cursor is not a value this server returned as nextCursor."
+    default_message = "data.cursor is not a value this server returned as nextCursor."
 
 
 class CallNotFound(ApiError):

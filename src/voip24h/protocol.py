@@ -53,29 +53,66 @@ Format = Literal["json", "csv", "ndjson"]
 Short = Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
 
 
+def _doc(text: str) -> msgspec.Meta:
+    return msgspec.Meta(description=text)
+
+
 class _Filters(_Data, kw_only=True):
     """Filters, combinable with every request type that reads records."""
 
-    callStatus: Annotated[list[Short], msgspec.Meta(min_length=1, max_length=10)] | None = None
-    callType: CallType | None = None
-    direction: Direction | None = None
-    phoneNumber: Short | None = None
-    phonePrefix: Short | None = None
+    callStatus: Annotated[
+        Annotated[list[Short], msgspec.Meta(min_length=1, max_length=10)] | None,
+        _doc('Only records with one of these callStatus values, e.g. ["ANSWERED", "BUSY"].'),
+    ] = None
+    callType: Annotated[CallType | None, _doc("Only INTERNAL or only EXTERNAL calls.")] = None
+    direction: Annotated[
+        Direction | None,
+        _doc("INBOUND (outside to extension), OUTBOUND (extension to outside) or INTERNAL."),
+    ] = None
+    phoneNumber: Annotated[
+        Short | None,
+        _doc(
+            "The other party's number, exactly as stored; a trailing * makes it a prefix "
+            "(098* = numbers starting with 098). No other wildcard: % and _ match themselves."
+        ),
+    ] = None
+    phonePrefix: Annotated[
+        Short | None, _doc("Numbers starting with this text (like phoneNumber ending in *).")
+    ] = None
 
 
 class _Records(_Filters, kw_only=True):
     """Filters plus the opt-in extended fields and streamed export formats."""
 
-    fields: Annotated[list[ExtendedField], msgspec.Meta(max_length=8)] | None = None
-    extended: bool | None = None
-    format: Format | None = None
+    fields: Annotated[
+        Annotated[list[ExtendedField], msgspec.Meta(max_length=8)] | None,
+        _doc("Extended fields to add to each record; they come in the documented order."),
+    ] = None
+    extended: Annotated[bool | None, _doc("true adds every extended field.")] = None
+    format: Annotated[
+        Format | None,
+        _doc(
+            "json (default): the envelope. csv or ndjson: every matching record streamed as a "
+            "file, never result_too_large, without limit/cursor. CSV has a header row and "
+            "RFC 4180 quoting; text starting with = + - @ tab or CR gets a leading apostrophe."
+        ),
+    ] = None
 
 
 class _Listing(_Records, kw_only=True):
     """Records plus keyset paging."""
 
-    limit: Annotated[int, msgspec.Meta(ge=1)] | None = None
-    cursor: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    limit: Annotated[
+        Annotated[int, msgspec.Meta(ge=1)] | None,
+        _doc("Page size (at most the server's max_page_size, 1000 by default); adds nextCursor."),
+    ] = None
+    cursor: Annotated[
+        Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None,
+        _doc(
+            "nextCursor of the previous page, with the same request otherwise. Pages never "
+            "skip or repeat a record, even while new calls arrive."
+        ),
+    ] = None
 
 
 class GetUserData(_Listing, kw_only=True):
@@ -125,8 +162,10 @@ class GetStatsData(_Filters, kw_only=True):
 
     fromDate: str
     toDate: str
-    user: str | int | None = None
-    groupBy: Literal["day", "hour"] = "day"
+    user: Annotated[str | int | None, _doc("One extension only (else every user).")] = None
+    groupBy: Annotated[
+        Literal["day", "hour"], _doc("Periods of local days (YYYY-MM-DD) or hours (YYYY-MM-DD HH).")
+    ] = "day"
 
 
 DATA_TYPES: dict[str, type[_Data]] = {
