@@ -14,19 +14,22 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
 from tests.live_server import LiveServer, live_server
-from voip24h import partner_admin, protocol
+from voip24h import cdr, partner_admin, protocol
 from voip24h.app import create_app
 from voip24h.cli import cli
 from voip24h.config import load_settings
 from voip24h.db.engine import make_engine
+from voip24h.loader import Loader
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 FIELDS = ("callDate", "callId", "user", "phoneNumber", "callType", "callStatus")
+STATS_FIELDS = ("period", "user", "total", "answered", "talkTime")
 
 # What examples/Master.csv holds, as the examples print it (tab-separated, newest first).
 EXPECTED = {
@@ -53,6 +56,33 @@ if "getCallData" in protocol.DATA_TYPES:
         "2018-07-28 15:45:42\t1532767500.128005\t137\t0938111222\tEXTERNAL\tANSWERED",
         "2018-07-28 15:45:00\t1532767500.128005\t101\t0938111222\tEXTERNAL\tANSWERED",
     ]
+EXPECTED[("getStats", "01/07/2018", "30/07/2018")] = [  # period, user, total, answered, talkTime
+    "2018-07-26\t101\t1\t0\t0",
+    "2018-07-27\t101\t1\t1\t45",
+    "2018-07-28\t101\t1\t1\t30",
+    "2018-07-26\t102\t1\t1\t210",
+    "2018-07-20\t137\t1\t1\t125",
+    "2018-07-25\t137\t1\t1\t64",
+    "2018-07-27\t137\t1\t1\t45",
+    "2018-07-28\t137\t1\t1\t95",
+    "2018-07-29\t137\t2\t0\t0",
+]
+RECORDING_CALL = "1529460000.900001"
+RECORDING_FILE = "out-138-0909000111-20180620-090000-1529460000.900001.wav"
+RECORDED_ROW = {
+    "calldate": "2018-06-20 09:00:00",
+    "uniqueid": RECORDING_CALL,
+    "linkedid": RECORDING_CALL,
+    "src": "138",
+    "dst": "0909000111",
+    "channel": "PJSIP/138-000000a0",
+    "dstchannel": "PJSIP/viettel-trunk-000000a1",
+    "disposition": "ANSWERED",
+    "duration": 70,
+    "billsec": 61,
+    "accountcode": "acme",
+    "recordingfile": RECORDING_FILE,
+}
 BAD = ("getUser", "1x")
 BAD_MESSAGE = "error invalid_user (HTTP 400): user '1x' is not an extension number of this PBX."
 
@@ -98,10 +128,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServe
     ):
         result = runner.invoke(cli, args)
         assert result.exit_code == 0, result.output
+    monitor = tmp_path_factory.mktemp("monitor")
+    (monitor / "2018" / "06" / "20").mkdir(parents=True)
+    (monitor / "2018" / "06" / "20" / RECORDING_FILE).write_bytes(b"RIFF-example")
+    settings = load_settings({"database_url": url, "recordings_dir": str(monitor)}, environ={})
     engine = make_engine(url)
+    # FreePBX keeps recordingfile in its cdr table, not in Master.csv: one such row.
+    Loader(engine, settings).load([cdr.normalize(RECORDED_ROW, settings.zone)])
     secret = partner_admin.add(engine, "examples", [], [], None).secret
     engine.dispose()
-    settings = load_settings({"database_url": url}, environ={})
     with live_server(create_app(settings)) as live:
         yield live, secret
 
@@ -123,11 +158,31 @@ def test_each_request_type(server, language, args):
     if language == "curl":
         answer = json.loads(result.stdout)
         assert answer["respCode"] == 0 and answer["respMsg"] == "Success"
-        lines = ["\t".join(record[name] for name in FIELDS) for record in answer["data"]]
+        fields = STATS_FIELDS if args[0] == "getStats" else FIELDS
+        lines = ["\t".join(str(item[name]) for name in fields) for item in answer["data"]]
     else:
         assert result.stderr == ""
         lines = result.stdout.splitlines()
     assert lines == EXPECTED[args]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("request_type", ["recordingListen", "recordingDownload"])
+def test_recording_links_open_the_file(server, language, request_type):
+    live, _ = server
+    result = _run(server, language, (request_type, RECORDING_CALL))
+    assert result.returncode == 0, result.stderr
+    if language == "curl":
+        answer = json.loads(result.stdout)
+        assert answer["respCode"] == 0
+        link = answer["data"]["link"]
+    else:
+        link = result.stdout.strip()
+    assert link.startswith(live.url + "/api/v1/partner/voip24h/recordings/")
+    response = httpx.get(link)  # a signed link needs no secret
+    assert response.status_code == 200 and response.content == b"RIFF-example"
+    if request_type == "recordingDownload":
+        assert "attachment" in response.headers["content-disposition"]
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

@@ -5,17 +5,24 @@
 //   node partner.mjs getDate 01/07/2018 30/07/2018
 //   node partner.mjs getUserDate 137 01/07/2018 30/07/2018
 //   node partner.mjs getCallData 1532857052.131132
+//   node partner.mjs getStats 01/07/2018 30/07/2018
+//   node partner.mjs recordingListen 1532857052.131132      (or recordingDownload)
 //
 // Prints one line per record (callDate, callId, user, phoneNumber, callType, callStatus,
-// tab-separated); on failure prints the errorCode and respMsg and exits with 1.
+// tab-separated), per stats entry (period, user, total, answered, talkTime), or the link;
+// on failure prints the errorCode and respMsg and exits with 1.
 
 const URL = (process.env.VOIP24H_URL ?? "http://127.0.0.1:8024") + "/api/v1/partner/voip24h";
 const FIELDS = ["callDate", "callId", "user", "phoneNumber", "callType", "callStatus"];
+const STATS_FIELDS = ["period", "user", "total", "answered", "talkTime"];
 const PARAMS = {
   getUser: ["user"],
   getDate: ["fromDate", "toDate"],
   getUserDate: ["user", "fromDate", "toDate"],
   getCallData: ["callId"],
+  getStats: ["fromDate", "toDate"],
+  recordingListen: ["callId"],
+  recordingDownload: ["callId"],
 };
 
 async function call(requestType, data) {
@@ -44,6 +51,11 @@ if (answer.respCode !== 0) {
   console.error(`error ${answer.errorCode} (HTTP ${status}): ${answer.respMsg}`);
   process.exit(1);
 }
-for (const record of answer.data) {
-  console.log(FIELDS.map((name) => record[name]).join("\t"));
+if (!Array.isArray(answer.data)) {
+  console.log(answer.data.link); // recordingListen, recordingDownload
+} else {
+  const fields = requestType === "getStats" ? STATS_FIELDS : FIELDS;
+  for (const item of answer.data) {
+    console.log(fields.map((name) => item[name]).join("\t"));
+  }
 }

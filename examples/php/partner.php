@@ -6,17 +6,24 @@
 //   php partner.php getDate 01/07/2018 30/07/2018
 //   php partner.php getUserDate 137 01/07/2018 30/07/2018
 //   php partner.php getCallData 1532857052.131132
+//   php partner.php getStats 01/07/2018 30/07/2018
+//   php partner.php recordingListen 1532857052.131132      (or recordingDownload)
 //
 // Prints one line per record (callDate, callId, user, phoneNumber, callType, callStatus,
-// tab-separated); on failure prints the errorCode and respMsg and exits with 1.
+// tab-separated), per stats entry (period, user, total, answered, talkTime), or the link;
+// on failure prints the errorCode and respMsg and exits with 1.
 
 $url = (getenv('VOIP24H_URL') ?: 'http://127.0.0.1:8024') . '/api/v1/partner/voip24h';
 $fields = ['callDate', 'callId', 'user', 'phoneNumber', 'callType', 'callStatus'];
+$statsFields = ['period', 'user', 'total', 'answered', 'talkTime'];
 $params = [
     'getUser' => ['user'],
     'getDate' => ['fromDate', 'toDate'],
     'getUserDate' => ['user', 'fromDate', 'toDate'],
     'getCallData' => ['callId'],
+    'getStats' => ['fromDate', 'toDate'],
+    'recordingListen' => ['callId'],
+    'recordingDownload' => ['callId'],
 ];
 
 function call(string $url, string $requestType, array $data): array
@@ -54,6 +61,11 @@ if ($answer['respCode'] !== 0) {
     fwrite(STDERR, "error {$answer['errorCode']} (HTTP $status): {$answer['respMsg']}\n");
     exit(1);
 }
-foreach ($answer['data'] as $record) {
-    echo implode("\t", array_map(fn ($name) => $record[$name], $fields)), "\n";
+if (isset($answer['data']['link'])) { // recordingListen, recordingDownload
+    echo $answer['data']['link'], "\n";
+    exit(0);
+}
+$columns = $requestType === 'getStats' ? $statsFields : $fields;
+foreach ($answer['data'] as $item) {
+    echo implode("\t", array_map(fn ($name) => $item[$name], $columns)), "\n";
 }

@@ -5,9 +5,12 @@
     python3 partner.py getDate 01/07/2018 30/07/2018
     python3 partner.py getUserDate 137 01/07/2018 30/07/2018
     python3 partner.py getCallData 1532857052.131132
+    python3 partner.py getStats 01/07/2018 30/07/2018
+    python3 partner.py recordingListen 1532857052.131132      (or recordingDownload)
 
 Prints one line per record (callDate, callId, user, phoneNumber, callType, callStatus,
-tab-separated); on failure prints the errorCode and respMsg and exits with 1.
+tab-separated), per stats entry (period, user, total, answered, talkTime), or the link;
+on failure prints the errorCode and respMsg and exits with 1.
 """
 
 import json
@@ -18,11 +21,15 @@ import urllib.request
 
 URL = os.environ.get("VOIP24H_URL", "http://127.0.0.1:8024") + "/api/v1/partner/voip24h"
 FIELDS = ("callDate", "callId", "user", "phoneNumber", "callType", "callStatus")
+STATS_FIELDS = ("period", "user", "total", "answered", "talkTime")
 PARAMS = {
     "getUser": ("user",),
     "getDate": ("fromDate", "toDate"),
     "getUserDate": ("user", "fromDate", "toDate"),
     "getCallData": ("callId",),
+    "getStats": ("fromDate", "toDate"),
+    "recordingListen": ("callId",),
+    "recordingDownload": ("callId",),
 }
 
 
@@ -49,8 +56,13 @@ def main(argv):
     if answer["respCode"] != 0:
         print(f"error {answer['errorCode']} (HTTP {status}): {answer['respMsg']}", file=sys.stderr)
         return 1
-    for record in answer["data"]:
-        print("\t".join(record[name] for name in FIELDS))
+    data = answer["data"]
+    if isinstance(data, dict):  # recordingListen, recordingDownload: {"link": ...}
+        print(data["link"])
+        return 0
+    fields = STATS_FIELDS if request_type == "getStats" else FIELDS
+    for item in data:
+        print("\t".join(str(item[name]) for name in fields))
     return 0
 
 

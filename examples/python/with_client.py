@@ -22,16 +22,25 @@ def main(argv):
             "getDate": client.get_date,  # (from_date, to_date)
             "getUserDate": client.get_user_date,  # (user, from_date, to_date)
             "getCallData": client.get_call_data,  # (call_id)
+            "getStats": client.get_stats,  # (from_date, to_date) -> StatsEntry list
+            "recordingListen": client.recording_listen,  # (call_id) -> link
+            "recordingDownload": client.recording_download,  # (call_id) -> link
         }
         try:
-            records = methods[request_type](*values)
+            result = methods[request_type](*values)
         except ApiError as error:
             print(f"error {error.error_code} (HTTP {error.status}): {error.resp_msg}", file=sys.stderr)
             return 1
-    for record in records:
-        # record.call_date is an aware datetime in the PBX's zone (Asia/Ho_Chi_Minh by default)
-        wire = record.to_wire()
-        print("\t".join(wire[name] for name in FIELDS))
+    if isinstance(result, str):  # a recording link
+        print(result)
+        return 0
+    for item in result:
+        if request_type == "getStats":
+            print(f"{item.period}\t{item.user}\t{item.total}\t{item.answered}\t{item.talk_time}")
+        else:
+            # item.call_date is an aware datetime in the PBX's zone (Asia/Ho_Chi_Minh by default)
+            wire = item.to_wire()
+            print("\t".join(wire[name] for name in FIELDS))
     return 0
 
 
