@@ -125,6 +125,8 @@ def load_sqlite(csv_path: Path, db_path: Path, log: Any = print) -> dict[str, fl
                 conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
     engine.dispose()
     conn = sqlite3.connect(tmp, isolation_level=None)
+    # A scratch file until it is renamed into place: no journal needed while loading.
+    conn.execute("PRAGMA journal_mode=OFF")
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("PRAGMA cache_size=-1048576")
     cdr_cols = ", ".join(f'"{c}"' for c in CDR_INSERT_COLUMNS)

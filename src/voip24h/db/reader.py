@@ -26,6 +26,7 @@ from voip24h.errors import DatabaseTimeout, DatabaseUnavailable
 
 # When a request sets it, every statement of that request shares one time budget.
 REQUEST_DEADLINE: ContextVar[float | None] = ContextVar("voip24h_db_deadline", default=None)
+MMAP_BYTES = 0x7FFF0000  # SQLite's default SQLITE_MAX_MMAP_SIZE (2 GiB - 64 KiB)
 RECONNECT_PAUSE = 0.25  # seconds of immediate 503s after a failed connect
 PING_AFTER_IDLE = 5.0  # seconds without a good query before connections are pinged first
 
@@ -135,8 +136,12 @@ class SQLiteReader(Reader):
                     cached_statements=256,
                 )
                 conn.execute("PRAGMA query_only=1")
-                conn.execute("PRAGMA mmap_size=268435456")
+                # Read the file through the OS page cache directly (no copy into
+                # SQLite's own cache, which every write to the file, e.g. the audit
+                # trail's, empties). SQLite caps this at its compile-time maximum.
+                conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
                 conn.execute("PRAGMA cache_size=-65536")
+                conn.execute("PRAGMA temp_store=MEMORY")
             except sqlite3.Error as exc:
                 raise DatabaseUnavailable() from exc
             conn.set_progress_handler(self._past_deadline, 20_000)
