@@ -45,7 +45,8 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         mapped = errors.NotFound()
     elif exc.status_code == 405:
-        mapped = errors.MethodNotAllowed()
+        # Keep Starlette's Allow header (RFC 9110 requires it on a 405).
+        mapped = errors.MethodNotAllowed(headers=dict(exc.headers or {}))
     else:
         mapped = errors.InvalidRequest(str(exc.detail))
         mapped.status = exc.status_code  # type: ignore[misc]
