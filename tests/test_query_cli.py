@@ -218,3 +218,39 @@ def test_bearer(query):
     result = query("user", "101", "--json", "--bearer")
     assert result.exit_code == 0, result.output
     assert len(json.loads(result.stdout)) == 3
+
+
+def test_stats_table(query):
+    result = query("stats", "--from", "26/07/2018", "--to", "27/07/2018")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        " period       user   total   answered   talkTime   avgTalkTime   maxTalkTime\n"
+        "─────────────────────────────────────────────────────────────────────────────\n"
+        " 2018-07-26   101    1       0          0          0.0           0\n"
+        " 2018-07-27   101    1       1          45         45.0          45\n"
+        " 2018-07-26   102    1       1          210        210.0         210\n"
+        " 2018-07-27   137    1       1          45         45.0          45\n"
+        "4 rows\n"
+    )
+
+
+def test_stats_json_and_csv(query):
+    args = ["stats", "--from", "29/07/2018", "--to", "29/07/2018", "--user", "137"]
+    as_json = json.loads(query(*args, "--json").stdout)
+    assert as_json == [
+        {
+            "period": "2018-07-29",
+            "user": "137",
+            "total": 2,
+            "answered": 0,
+            "talkTime": 0,
+            "avgTalkTime": 0.0,
+            "maxTalkTime": 0,
+            "byStatus": {"NO ANSWER": 2},
+        }
+    ]
+    as_csv = query(*args, "--csv").stdout.splitlines()
+    assert as_csv == [
+        "period,user,total,answered,talkTime,avgTalkTime,maxTalkTime,byStatus",
+        "2018-07-29,137,2,0,0,0.0,0,NO ANSWER=2",
+    ]

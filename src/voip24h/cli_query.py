@@ -17,7 +17,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -26,7 +26,6 @@ from voip24h.client import (
     ApiError,
     AuthenticationError,
     BadRequest,
-    CallRecord,
     Client,
     PermissionDenied,
     RetryPolicy,
@@ -147,9 +146,23 @@ def query_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def run_query(request_type: str, data: dict[str, Any], opts: dict[str, Any]) -> None:
-    """Send the request, print the records, exit with the documented code."""
+    """Send a request answering records, print them, exit with the documented code."""
     if opts["statuses"]:
         data["callStatus"] = list(opts["statuses"])
+
+    def fetch(client: Client) -> list[dict[str, Any]]:
+        if opts["page_size"]:
+            found = client.iter_records(request_type, data, page_size=opts["page_size"])
+        else:
+            found = iter(client.records(request_type, data))
+        return [record.to_wire() for record in found]
+
+    rows = _call(opts, fetch)
+    emit(rows, COLUMNS, opts["output"], "record")
+
+
+def _call(opts: dict[str, Any], fetch: Callable[[Client], list[dict[str, Any]]]) -> Any:
+    """Run ``fetch`` with a client built from the options; errors exit with their code."""
     secret = read_secret(opts["secret_stdin"])
     try:
         client = Client(
@@ -164,43 +177,38 @@ def run_query(request_type: str, data: dict[str, Any], opts: dict[str, Any]) -> 
         raise click.UsageError(str(exc)) from None
     try:
         with client:
-            if opts["page_size"]:
-                records = list(client.iter_records(request_type, data, page_size=opts["page_size"]))
-            else:
-                records = client.records(request_type, data)
+            return fetch(client)
     except ApiError as exc:
         click.echo(f"error: {exc.resp_msg} [{exc.error_code}, HTTP {exc.status}]", err=True)
         sys.exit(exit_code(exc))
     except Voip24hError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exit_code(exc))
-    emit(records, opts["output"])
 
 
-def emit(records: list[CallRecord], output: str | None) -> None:
-    """Print records as JSON, CSV, or a table."""
+def emit(rows: list[dict[str, Any]], columns: Sequence[str], output: str | None, noun: str) -> None:
+    """Print rows (wire dicts) as JSON, CSV, or a table of ``columns``."""
     out = sys.stdout
     if output == "json":
-        click.echo(json.dumps([r.to_wire() for r in records], ensure_ascii=False, indent=2))
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     if output == "csv":
-        fields = list(COLUMNS)
-        for record in records:
-            fields += [key for key in record.raw if key not in fields]
+        fields = list(columns)
+        for row in rows:
+            fields += [key for key in row if key not in fields]
         writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
         writer.writeheader()
-        for record in records:
-            writer.writerow(record.to_wire())
+        for row in rows:
+            writer.writerow({key: _text(value) for key, value in row.items()})
         return
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(*COLUMNS, box=box.SIMPLE_HEAD, show_edge=False, header_style="bold")
-    for record in records:
-        wire = record.to_wire()
-        table.add_row(*(str(wire.get(name, "")) for name in COLUMNS))
-    summary = f"{len(records)} record{'s' if len(records) != 1 else ''}"
+    table = Table(*columns, box=box.SIMPLE_HEAD, show_edge=False, header_style="bold")
+    for row in rows:
+        table.add_row(*(_text(row.get(name, "")) for name in columns))
+    summary = f"{len(rows)} {noun}{'s' if len(rows) != 1 else ''}"
     if out.isatty():
         console = Console(file=out, highlight=False)
         console.print(table)
@@ -212,6 +220,12 @@ def emit(records: list[CallRecord], output: str | None) -> None:
     for line in buffer.getvalue().splitlines():
         out.write(line.rstrip() + "\n")
     out.write(summary + "\n")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, dict):
+        return " ".join(f"{key}={count}" for key, count in value.items())
+    return str(value)
 
 
 @click.group(epilog=EXIT_CODES_HELP)
@@ -259,3 +273,41 @@ def date_cmd(date_from: str, date_to: str, **opts: Any) -> None:
 def call_cmd(call_id: str, **opts: Any) -> None:
     """The records of one call by its callId: getCallData (servers with the extended API)."""
     run_query("getCallData", {"callId": call_id}, opts)
+
+
+STATS_COLUMNS = ("period", "user", "total", "answered", "talkTime", "avgTalkTime", "maxTalkTime")
+
+
+@query.command("stats", epilog=EXIT_CODES_HELP)
+@click.option("--from", "date_from", required=True, metavar="DD/MM/YYYY", help="First day.")
+@click.option("--to", "date_to", required=True, metavar="DD/MM/YYYY", help="Last day.")
+@click.option("--user", default=None, help="Only this extension.")
+@click.option("--hour", is_flag=True, help="Per hour instead of per day.")
+@query_options
+def stats_cmd(date_from: str, date_to: str, user: str | None, hour: bool, **opts: Any) -> None:
+    """Calls per user and day (or hour): counts by status and talk time: getStats."""
+    if opts["page_size"]:
+        raise click.UsageError("--page-size does not apply to stats")
+    options: dict[str, Any] = {}
+    if opts["statuses"]:
+        options["callStatus"] = list(opts["statuses"])
+
+    def fetch(client: Client) -> list[dict[str, Any]]:
+        entries = client.get_stats(
+            date_from, date_to, user=user, group_by="hour" if hour else "day", **options
+        )
+        return [
+            {
+                "period": e.period,
+                "user": e.user,
+                "total": e.total,
+                "answered": e.answered,
+                "talkTime": e.talk_time,
+                "avgTalkTime": e.avg_talk_time,
+                "maxTalkTime": e.max_talk_time,
+                "byStatus": dict(e.by_status),
+            }
+            for e in entries
+        ]
+
+    emit(_call(opts, fetch), STATS_COLUMNS, opts["output"], "row")
