@@ -8,7 +8,7 @@ them out as Markdown files to read without building the site.
 - reference/errors.md         from the ApiError classes in voip24h.errors, plus ADVICE below
 - reference/configuration.md  from voip24h.config.describe()
 - reference/cli.md            from the --help of every voip24h command
-- mapping.md examples         by running voip24h.records.records_for_call on CDR rows
+- mapping.md examples         by gen_mapping.py, running voip24h.records.records_for_call
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +25,21 @@ ADVICE = {
     "invalid_json": "Send a valid JSON document (check quoting and escaping).",
     "invalid_request": "Send one JSON object with requestType, partnerSecret and data.",
     "missing_request_type": "Add requestType.",
-    "invalid_request_type": "requestType must be a string such as \"getUser\".",
-    "unknown_request_type": "Use one of the request types listed in respMsg (names are case-sensitive).",
+    "invalid_request_type": 'requestType must be a string such as "getUser".',
+    "unknown_request_type": "Use a request type listed in respMsg (names are case-sensitive).",
     "missing_data": "Add the data object, even for request types with few fields.",
     "invalid_data": "data must be a JSON object.",
     "missing_field": "Add the field named in respMsg to data.",
     "invalid_field": "Fix the type or value of the field named in respMsg.",
     "unknown_field": "Remove the field: it is not part of this request type (check spelling).",
-    "invalid_user": "user must be an extension number of the PBX (e.g. \"137\"), not a trunk or name.",
+    "invalid_user": 'user must be an extension of the PBX (e.g. "137"), not a trunk or name.',
     "invalid_date": "Dates are dd/mm/yyyy and must exist (31/02/2018 does not).",
     "date_range_reversed": "Swap fromDate and toDate.",
     "date_range_too_large": "Split the range into windows of at most max_range_days days.",
     "result_too_large": "Narrow the date range or a filter, or page with limit and cursor.",
     "request_too_complex": "Flatten the JSON: it nests deeper than the server accepts.",
     "value_too_long": "Shorten the string named in respMsg.",
-    "invalid_cursor": "Send back nextCursor exactly as received, with the same query; else start again without cursor.",
+    "invalid_cursor": "Send back nextCursor as received, with the same query; or start again.",
     "missing_secret": "Send partnerSecret (or Authorization: Bearer where the server accepts it).",
     "invalid_secret": "Check the secret; it may have been rotated or revoked: ask the operator.",
     "ops_unauthorized": "Operators only: send the ops token as Authorization: Bearer.",
@@ -193,7 +192,9 @@ def _schema_type(schema: dict[str, Any]) -> str:
     if "$ref" in schema:
         return schema["$ref"].rsplit("/", 1)[-1]
     if "anyOf" in schema or "oneOf" in schema:
-        options = [s for s in schema.get("anyOf", schema.get("oneOf", [])) if s.get("type") != "null"]
+        options = [
+            s for s in schema.get("anyOf", schema.get("oneOf", [])) if s.get("type") != "null"
+        ]
         return " or ".join(_schema_type(s) for s in options)
     if "enum" in schema:
         return " \\| ".join(f"`{json.dumps(v)}`" for v in schema["enum"])
@@ -205,8 +206,13 @@ def _schema_type(schema: dict[str, Any]) -> str:
     if kind == "array":
         return f"array of {_schema_type(schema.get('items', {}))}"
     extras = []
-    for key, word in (("minLength", "min length"), ("maxLength", "max length"),
-                      ("minimum", "min"), ("maximum", "max"), ("maxItems", "max items")):
+    for key, word in (
+        ("minLength", "min length"),
+        ("maxLength", "max length"),
+        ("minimum", "min"),
+        ("maximum", "max"),
+        ("maxItems", "max items"),
+    ):
         if key in schema:
             extras.append(f"{word} {schema[key]}")
     if "pattern" in schema:
@@ -220,7 +226,7 @@ def _schema_table(name: str, schema: dict[str, Any]) -> list[str]:
         lines += [schema["description"].replace("``", "`"), ""]
     props = schema.get("properties")
     if not props:
-        return lines + ["```json", json.dumps(schema, indent=2), "```", ""]
+        return [*lines, "```json", json.dumps(schema, indent=2), "```", ""]
     required = set(schema.get("required", []))
     lines += ["| Field | Type | Required | Notes |", "| --- | --- | --- | --- |"]
     for field, spec in props.items():
@@ -257,8 +263,10 @@ def protocol_page() -> str:
             if op.get("description"):
                 lines += [op["description"], ""]
             for param in op.get("parameters", []):
-                lines.append(f"- parameter `{param['name']}` ({param.get('in')}): "
-                             f"{param.get('description', '')}")
+                lines.append(
+                    f"- parameter `{param['name']}` ({param.get('in')}): "
+                    f"{param.get('description', '')}"
+                )
             lines += ["", "| Status | Meaning |", "| --- | --- |"]
             for status, response in op.get("responses", {}).items():
                 lines.append(f"| {status} | {_cell(response.get('description', ''))} |")
@@ -267,88 +275,6 @@ def protocol_page() -> str:
     for name, schema in doc.get("components", {}).get("schemas", {}).items():
         lines += _schema_table(name, schema)
     return "\n".join(lines)
-
-
-# ---- mapping examples ------------------------------------------------------------------
-
-MAPPING_COLUMNS = ("calldate", "uniqueid", "src", "dst", "channel", "dstchannel", "disposition", "billsec")
-
-
-def _row(calldate: str, uniqueid: str, src: str, dst: str, channel: str, dstchannel: str,
-         disposition: str, billsec: int) -> dict[str, Any]:
-    return {
-        "calldate": datetime.fromisoformat(calldate), "uniqueid": uniqueid, "src": src,
-        "dst": dst, "channel": channel, "dstchannel": dstchannel, "disposition": disposition,
-        "billsec": billsec, "duration": billsec + 10, "accountcode": "acme",
-    }
-
-
-MAPPING_EXAMPLES: dict[str, list[dict[str, Any]]] = {
-    "queue": [
-        _row("2018-07-26 10:00:00", "1532574000.126003", "0987654321", "600",
-             "PJSIP/vnpt-trunk-00000030", "Local/101@from-queue-00000031;1", "NO ANSWER", 0),
-        _row("2018-07-26 10:00:01", "1532574000.126003", "0987654321", "600",
-             "PJSIP/vnpt-trunk-00000030", "Local/102@from-queue-00000032;1", "ANSWERED", 210),
-        _row("2018-07-26 10:00:20", "1532574000.126003", "0987654321", "600",
-             "PJSIP/vnpt-trunk-00000030", "Local/101@from-queue-00000033;1", "NO ANSWER", 0),
-    ],
-    "transfer": [
-        _row("2018-07-28 15:45:00", "1532767500.128005", "0938111222", "101",
-             "PJSIP/mobifone-trunk-00000050", "PJSIP/101-00000051", "ANSWERED", 30),
-        _row("2018-07-28 15:45:42", "1532767500.128005", "0938111222", "137",
-             "PJSIP/mobifone-trunk-00000050", "PJSIP/137-00000052", "ANSWERED", 95),
-    ],
-    "internal": [
-        _row("2018-07-27 11:30:00", "1532665800.127004", "101", "137",
-             "PJSIP/101-00000040", "PJSIP/137-00000041", "ANSWERED", 45),
-    ],
-    "ivr": [
-        _row("2018-07-28 20:10:00", "1532783400.128006", "0977000111", "s",
-             "PJSIP/viettel-trunk-00000060", "", "ANSWERED", 20),
-    ],
-}
-
-
-def mapping_records(name: str) -> list[dict[str, str]]:
-    """The wire records voip24h.records makes of one example's rows (default settings)."""
-    from zoneinfo import ZoneInfo
-
-    from voip24h.records import ExtensionMatcher, records_for_call
-
-    records = records_for_call(MAPPING_EXAMPLES[name], ExtensionMatcher(), ZoneInfo("Asia/Ho_Chi_Minh"))
-    wire = [
-        {"callId": r.callid, "user": r.user, "phoneNumber": r.phone_number,
-         "callType": r.call_type, "callStatus": r.call_status, "callDate": r.call_date}
-        for r in records
-    ]
-    return sorted(wire, key=lambda r: (r["callDate"], r["user"]), reverse=True)
-
-
-def mapping_block(name: str) -> str:
-    """Markdown: the example's CDR rows as a table, then the records they become."""
-    lines = ["| " + " | ".join(MAPPING_COLUMNS) + " |", "|" + " --- |" * len(MAPPING_COLUMNS)]
-    for row in MAPPING_EXAMPLES[name]:
-        cells = [str(row[c]) if row[c] != "" else "*(empty)*" for c in MAPPING_COLUMNS]
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    records = mapping_records(name)
-    lines += ["", f"becomes {len(records) or 'no'} record{'s' if len(records) != 1 else ''}"
-              + (":" if records else "."), ""]
-    if records:
-        lines += ["```json", json.dumps(records, indent=2), "```"]
-    return "\n".join(lines) + "\n"
-
-
-def fill_mapping(markdown: str) -> str:
-    """Replace each ``<!-- mapping-example: NAME -->`` line with that example's block."""
-    out = []
-    for line in markdown.splitlines(keepends=True):
-        marker = line.strip()
-        if marker.startswith("<!-- mapping-example:") and marker.endswith("-->"):
-            name = marker[len("<!-- mapping-example:"):-3].strip()
-            out.append(mapping_block(name))
-        else:
-            out.append(line)
-    return "".join(out)
 
 
 PAGES = {
@@ -366,6 +292,8 @@ def main(argv: list[str]) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(build(), encoding="utf-8")
         print(path)
+    from gen_mapping import fill_mapping
+
     mapping = Path(__file__).with_name("mapping.md").read_text(encoding="utf-8")
     (out / "mapping.md").write_text(fill_mapping(mapping), encoding="utf-8")
     print(out / "mapping.md")

@@ -9,7 +9,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import gen_reference  # noqa: E402
+import gen_mapping
+import gen_reference
 
 # Pages written alongside other work (benchmarks, security, proxy deployment, ingestion):
 # listed in the nav, shown once they exist. Any other missing page still fails --strict.
@@ -20,7 +21,7 @@ def _prune(nav: list[Any], docs_dir: Path) -> list[Any]:
     kept: list[Any] = []
     for item in nav:
         if isinstance(item, dict):
-            (title, value), = item.items()
+            ((title, value),) = item.items()
             if isinstance(value, list):
                 value = _prune(value, docs_dir)
                 if value:
@@ -47,5 +48,5 @@ def on_files(files: Any, config: Any, **_: Any) -> Any:
 
 def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
     if page.file.src_uri == "mapping.md":
-        return gen_reference.fill_mapping(markdown)
+        return gen_mapping.fill_mapping(markdown)
     return markdown

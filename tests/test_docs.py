@@ -22,17 +22,16 @@ from voip24h.config import describe
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _generator():
-    spec = importlib.util.spec_from_file_location(
-        "gen_reference", ROOT / "docs" / "gen_reference.py"
-    )
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "docs" / f"{name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-gen = _generator()
+gen = _load("gen_reference")
+mapping = _load("gen_mapping")
 
 
 @pytest.fixture(scope="module")
@@ -117,17 +116,17 @@ def test_every_request_type_is_in_the_protocol_reference(site):
 
 
 def test_mapping_examples_are_what_records_py_makes(site):
-    queue = gen.mapping_records("queue")
+    queue = mapping.mapping_records("queue")
     assert [(r["user"], r["callStatus"], r["callDate"]) for r in queue] == [
         ("102", "ANSWERED", "2018-07-26 10:00:01"),
         ("101", "NO ANSWER", "2018-07-26 10:00:00"),
     ]
-    internal = gen.mapping_records("internal")
+    internal = mapping.mapping_records("internal")
     assert {(r["user"], r["phoneNumber"], r["callType"]) for r in internal} == {
         ("101", "137", "INTERNAL"),
         ("137", "101", "INTERNAL"),
     }
-    assert gen.mapping_records("ivr") == []
+    assert mapping.mapping_records("ivr") == []
     text = _text(site, "mapping")
     assert "mapping-example" not in text
     assert '"callId": "1532767500.128005"' in text and "becomes no records." in text
