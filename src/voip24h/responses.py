@@ -7,6 +7,7 @@ from starlette.responses import Response, StreamingResponse
 
 from voip24h import export, protocol
 from voip24h.results import Export, Link, Page, Result, Stats
+from voip24h.spool import SpooledRecords
 
 JSON = "application/json"
 
@@ -24,6 +25,8 @@ async def render(
 async def _render(result: Result, request: Request, public_url: str) -> Response:
     if isinstance(result, Page):
         if result.seed:
+            if isinstance(result.rows, SpooledRecords):  # a large answer, already checked
+                return StreamingResponse(result.rows.body(), media_type=JSON)
             return Response(protocol.render_records(result.rows), media_type=JSON)
         cursor = result.next_cursor if result.paged else ...
         return Response(protocol.render_page(result.rows, result.fields, cursor), media_type=JSON)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from voip24h import errors
+from voip24h import errors, spool
 from voip24h.config import Settings
 from voip24h.cursor import Cursor
 from voip24h.db.queries import partners as partner_queries
@@ -127,7 +128,7 @@ class RecordService:
             return Page(await self.find(partner, query), (), seed=True)
         return await self._page(partner, query)
 
-    async def find(self, partner: Partner, query: RecordQuery) -> list[Any]:
+    async def find(self, partner: Partner, query: RecordQuery) -> Sequence[Any]:
         """The seed's six fields of every matching record; ResultTooLarge over the maximum."""
         self._check_user(partner, query.user)
         by_user, by_window = query.user is not None, query.window is not None
@@ -137,18 +138,26 @@ class RecordService:
                 partner.scope, by_user=by_user, by_window=by_window
             ),
         )
-        params: dict[str, Any] = {"limit": self._max + 1}
+        # Up to SPOOL_AFTER records are read at once; a larger answer is read again in
+        # chunks and rendered to a spooled file, so memory stays bounded (spool.py).
+        small = min(self._max, spool.SPOOL_AFTER)
+        params: dict[str, Any] = {"limit": small + 1}
         if by_user:
             params["user"] = query.user
         if query.window is not None:
             params["start"], params["end"] = query.window.start, query.window.end
         rows = await self._reader.fetch(statement, params)
-        if len(rows) > self._max:
+        if len(rows) <= small:
+            return rows
+        if small == self._max:
             raise errors.ResultTooLarge(
                 f"More than {self._max} records match; narrow the date range or page "
                 "through the results."
             )
-        return rows
+        del rows
+        params["limit"] = self._max + 1
+        chunks = self._reader.stream(statement, params, spool.CHUNK_ROWS)
+        return await spool.spool(chunks, self._max)
 
     @staticmethod
     def _check_user(partner: Partner, user: str | None) -> None:
