@@ -197,7 +197,8 @@ def _schema_type(schema: dict[str, Any]) -> str:
         ]
         return " or ".join(_schema_type(s) for s in options)
     if "enum" in schema:
-        return " \\| ".join(f"`{json.dumps(v)}`" for v in schema["enum"])
+        values = [f"`{json.dumps(v)}`" for v in schema["enum"]]
+        return values[0] if len(values) == 1 else "one of " + ", ".join(values)
     if "const" in schema:
         return f"`{json.dumps(schema['const'])}`"
     kind = schema.get("type", "any")
@@ -271,7 +272,24 @@ def protocol_page() -> str:
             for status, response in op.get("responses", {}).items():
                 lines.append(f"| {status} | {_cell(response.get('description', ''))} |")
             lines.append("")
-    lines += ["## Schemas", ""]
+    lines += [
+        "## Request types",
+        "",
+        "`requestType` chooses what `data` must hold; each is detailed under Schemas.",
+        "",
+        "| requestType | data schema | required fields of data |",
+        "| --- | --- | --- |",
+    ]
+    schemas = doc.get("components", {}).get("schemas", {})
+    for name, schema in schemas.items():
+        kind = schema.get("properties", {}).get("requestType", {})
+        if name.endswith("Request") and ("enum" in kind or "const" in kind):
+            data_ref = schema["properties"]["data"].get("$ref", "").rsplit("/", 1)[-1]
+            required = schemas.get(data_ref, {}).get("required", [])
+            request_type = (kind.get("enum") or [kind.get("const")])[0]
+            fields = ", ".join(f"`{f}`" for f in required) or "(none)"
+            lines.append(f"| `{request_type}` | [{data_ref}](#{data_ref.lower()}) | {fields} |")
+    lines += ["", "## Schemas", ""]
     for name, schema in doc.get("components", {}).get("schemas", {}).items():
         lines += _schema_table(name, schema)
     return "\n".join(lines)
