@@ -118,7 +118,9 @@ def ids(response: Any) -> list[str]:
 )
 def test_seed_samples_get_the_seed_bytes(body, load, add_partner, client):
     load(
-        cdr_row(uniqueid="1532857052.131132", disposition="NO ANSWER", billsec=0, recordingfile=REC),
+        cdr_row(
+            uniqueid="1532857052.131132", disposition="NO ANSWER", billsec=0, recordingfile=REC
+        ),
         cdr_row(
             uniqueid="1532834934.130789",
             calldate=datetime(2018, 7, 29, 10, 28, 54),
@@ -223,7 +225,8 @@ def test_extended_true_adds_every_field_in_documented_order(pbx, add_partner, po
         "hasRecording",
     ]
     outbound = by_id["1532857052.131132"]
-    assert (outbound["duration"], outbound["billsec"], outbound["direction"]) == (40, 30, "OUTBOUND")
+    assert (outbound["duration"], outbound["billsec"]) == (40, 30)
+    assert outbound["direction"] == "OUTBOUND"
     assert (outbound["accountcode"], outbound["hasRecording"]) == ("acme", True)
     inbound = by_id["1532834934.130789"]
     assert (inbound["direction"], inbound["did"], inbound["hasRecording"]) == (
@@ -307,7 +310,8 @@ def test_prefix_wildcards_are_literal(load, add_partner, post):
 
 def test_filters_combine_with_each_other_and_with_get_call_data(pbx, add_partner, post):
     secret = add_partner()
-    data = {"user": "137", "callStatus": ["ANSWERED"], "direction": "OUTBOUND", "phoneNumber": "098*"}
+    data = {"user": "137", "callStatus": ["ANSWERED"], "direction": "OUTBOUND"}
+    data["phoneNumber"] = "098*"
     assert sorted(ids(post("getUser", secret, data))) == ["1532850000.7", "1532857052.131132"]
     narrowed = post("getCallData", secret, {"callId": "1532840000.1", "callStatus": ["ANSWERED"]})
     assert [(r["callId"], r["user"]) for r in narrowed.json()["data"]] == [("1532840001.2", "201")]

@@ -229,3 +229,33 @@ def test_missing_call_id_is_refused(recorded, add_partner, rec_client):
     response = rec_client.post(API, json=body)
     assert response.status_code == 400
     assert response.json()["errorCode"] == "missing_field"
+
+
+# --- Range edge cases and HEAD (Starlette's FileResponse, verified) ---
+
+
+def _link(rec_client, add_partner):
+    return path_of(link_of(ask(rec_client, add_partner(), "recordingListen", "1532857052.131132")))
+
+
+def test_range_beyond_the_end_is_416(recorded, add_partner, rec_client):
+    link = _link(rec_client, add_partner)
+    beyond = rec_client.get(link, headers={"Range": f"bytes={len(AUDIO) + 10}-"})
+    assert beyond.status_code == 416
+    assert beyond.headers["content-range"] == f"bytes */{len(AUDIO)}"
+
+
+def test_head_tells_size_and_type_without_a_body(recorded, add_partner, rec_client):
+    head = rec_client.head(_link(rec_client, add_partner))
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == str(len(AUDIO))
+    assert head.headers["content-type"] == "audio/wav"
+    assert head.headers["accept-ranges"] == "bytes"
+
+
+def test_several_ranges_come_as_multipart(recorded, add_partner, rec_client):
+    multi = rec_client.get(_link(rec_client, add_partner), headers={"Range": "bytes=0-1,5-6"})
+    assert multi.status_code == 206
+    assert multi.headers["content-type"].startswith("multipart/byteranges; boundary=")
+    assert AUDIO[0:2] in multi.content and AUDIO[5:7] in multi.content
