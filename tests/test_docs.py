@@ -95,6 +95,7 @@ def test_an_error_without_advice_fails_the_build():
 def test_every_setting_is_documented(site):
     text = _text(site, "reference/configuration")
     for name, env, _default, help_text in describe():
+        assert len(help_text.split()) >= 3, f"setting {name} needs a real help text"
         assert name in text and env in text, name
         assert " ".join(help_text.replace("`", "").split()) in " ".join(text.split()), name
 
