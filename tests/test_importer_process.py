@@ -19,7 +19,7 @@ from voip24h.db import migrate
 from voip24h.db.engine import make_engine
 from voip24h.db.schema import call_records, cdr
 
-ROWS = 40_000
+ROWS = 12_000
 
 
 def voip24h(*args: Any) -> list[str]:
@@ -55,18 +55,18 @@ def test_import_killed_mid_way_and_run_again_equals_a_clean_import(db_url, engin
     calls += [call(n, sequence=n + ROWS, dstchannel="PJSIP/205-0001") for n in range(0, ROWS, 7)]
     path = tmp_path / "Master.csv"
     path.write_text(master_csv(calls, columns))
-    command = voip24h("import", path, "--db", db_url, "--batch-size", 500, "--quiet")
+    command = voip24h("import", path, "--db", db_url, "--batch-size", 300, "--quiet")
 
     process = subprocess.Popen(command, env=environment(), stdout=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    while count(engine) < 2000 and process.poll() is None and time.monotonic() < deadline:
+    while count(engine) < 900 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
     at_kill = count(engine)
     assert process.returncode == -signal.SIGKILL
     assert 0 < at_kill < len(calls), "the kill must land mid-way"
-    assert at_kill % 500 == 0  # only whole batches were committed
+    assert at_kill % 300 == 0  # only whole batches were committed
 
     again = subprocess.run(command, env=environment(), capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
