@@ -140,3 +140,24 @@ def test_readme_links_point_at_pages_that_exist():
     assert links, "the README should link to the docs"
     for link in links:
         assert (ROOT / link).exists(), link
+
+
+def test_pages_of_other_work_appear_in_the_nav_once_written(tmp_path):
+    import sys as _sys
+
+    _sys.path.insert(0, str(ROOT / "docs"))
+    try:
+        hooks = _load("hooks")
+    finally:
+        _sys.path.remove(str(ROOT / "docs"))
+    nav = [
+        {"Home": "index.md"},
+        {"Operators": [{"Security": "security.md"}, {"Benchmarks": "benchmarks.md"}]},
+        {"Mine": "missing-but-mine.md"},
+    ]
+    (tmp_path / "security.md").write_text("# Security\n")
+    assert hooks._prune(nav, tmp_path) == [
+        {"Home": "index.md"},
+        {"Operators": [{"Security": "security.md"}]},
+        {"Mine": "missing-but-mine.md"},  # not optional: --strict reports it
+    ]
