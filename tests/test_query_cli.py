@@ -254,3 +254,17 @@ def test_stats_json_and_csv(query):
         "period,user,total,answered,talkTime,avgTalkTime,maxTalkTime,byStatus",
         "2018-07-29,137,2,0,0,0.0,0,NO ANSWER=2",
     ]
+
+
+def test_extended_fields_in_csv(query):
+    result = query("user", "137", *WINDOW, "--csv", "--extended")
+    assert result.exit_code == 0, result.output
+    header, first = result.stdout.splitlines()[:2]
+    assert header.startswith("callDate,callId,user,phoneNumber,callType,callStatus,duration,")
+    row = dict(zip(header.split(","), first.split(","), strict=True))
+    assert (row["callId"], row["duration"], row["billsec"], row["direction"]) == (
+        "1532857052.131132",
+        "30",
+        "0",
+        "OUTBOUND",
+    )

@@ -108,6 +108,12 @@ def query_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Only calls with this callStatus (repeatable; servers with filters).",
         ),
         click.option(
+            "--extended",
+            is_flag=True,
+            help="Ask for every extended field (duration, billsec, direction, ...); shown "
+            "with --json and --csv.",
+        ),
+        click.option(
             "--page-size",
             type=click.IntRange(1, 100_000),
             default=None,
@@ -149,6 +155,8 @@ def run_query(request_type: str, data: dict[str, Any], opts: dict[str, Any]) -> 
     """Send a request answering records, print them, exit with the documented code."""
     if opts["statuses"]:
         data["callStatus"] = list(opts["statuses"])
+    if opts["extended"]:
+        data["extended"] = True
 
     def fetch(client: Client) -> list[dict[str, Any]]:
         if opts["page_size"]:
@@ -286,8 +294,8 @@ STATS_COLUMNS = ("period", "user", "total", "answered", "talkTime", "avgTalkTime
 @query_options
 def stats_cmd(date_from: str, date_to: str, user: str | None, hour: bool, **opts: Any) -> None:
     """Calls per user and day (or hour): counts by status and talk time: getStats."""
-    if opts["page_size"]:
-        raise click.UsageError("--page-size does not apply to stats")
+    if opts["page_size"] or opts["extended"]:
+        raise click.UsageError("--page-size and --extended do not apply to stats")
     options: dict[str, Any] = {}
     if opts["statuses"]:
         options["callStatus"] = list(opts["statuses"])
