@@ -162,6 +162,10 @@ def _rows(first: int, count: int, base: datetime, step: timedelta) -> list[dict[
     return rows
 
 
+def _user_of(row: dict[str, Any]) -> str:
+    return str(row["channel"].split("/")[1].split("-")[0])
+
+
 @pytest.mark.slow
 def test_walk_10000_records_in_pages_of_7_while_calls_arrive(
     engine, settings, add_partner, make_client
@@ -171,7 +175,7 @@ def test_walk_10000_records_in_pages_of_7_while_calls_arrive(
     zone = settings.zone
     old = _rows(0, 10_000, START, timedelta(seconds=1))
     loader.load((cdr.normalize(row, zone) for row in old), batch_size=10_000)
-    expected = {(row["uniqueid"], row["channel"].split("/")[1].split("-")[0]) for row in old}
+    expected = {(row["uniqueid"], _user_of(row)) for row in old}
     secret = add_partner()
     client = make_client(**unlimited(settings))
     window = {"fromDate": "01/07/2018", "toDate": "31/07/2018"}
@@ -189,13 +193,21 @@ def test_walk_10000_records_in_pages_of_7_while_calls_arrive(
         cursor = body["nextCursor"]
         if cursor is None:
             break
-        if pages % 25 == 0:
-            # New calls arrive (newer than everything seen so far) between pages.
+        if pages % 5 == 0:
+            # New calls arrive between pages: newer than everything already sent...
             later = START + timedelta(days=5, seconds=arrived)
-            new = _rows(20_000 + arrived, 5, later, timedelta(seconds=1))
+            new = _rows(20_000 + arrived, 3, later, timedelta(seconds=1))
+            if pages % 100 == 0:
+                # ...and now and then a late import, older than every record so far: it is
+                # still ahead of the cursor, so the walk must send it exactly once.
+                late = _rows(40_000 + pages, 1, START - timedelta(hours=1), timedelta(0))
+                expected |= {(row["uniqueid"], _user_of(row)) for row in late}
+                new += late
             loader.load(cdr.normalize(row, zone) for row in new)
-            arrived += 5
+            arrived += 3
     assert arrived > 0
     assert len(seen) == len(set(seen)), "a record was sent twice"
     assert set(seen) == expected, "records were skipped"
-    assert pages == -(-10_000 // 7)
+    late_count = len(expected) - 10_000
+    assert late_count == 14
+    assert pages == -(-(10_000 + late_count) // 7)
