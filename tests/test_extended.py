@@ -172,6 +172,11 @@ def test_get_call_data_of_an_internal_call_has_both_users(pbx, add_partner, post
         ("102", "101", "INTERNAL"),
         ("101", "102", "INTERNAL"),
     ]
+    queue = post("getCallData", secret, {"callId": "1532840001.2", "fields": ["linkedid"]})
+    assert {(r["callId"], r["linkedid"]) for r in queue.json()["data"]} == {
+        ("1532840000.1", "1532840000.1"),
+        ("1532840001.2", "1532840000.1"),
+    }
 
 
 def test_get_call_data_stays_in_scope(pbx, add_partner, post):
