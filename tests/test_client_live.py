@@ -235,3 +235,21 @@ def test_pages_walk_everything_once(load, add_partner, settings):
     flat = [r for p in pages for r in p.records]
     assert flat == whole == walked == walked_async
     assert len({r.call_id for r in flat}) == 25
+
+
+def test_async_timeout_and_refused_connection():
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    async def run(url: str, **kwargs):
+        async with AsyncClient(url, "s", sleep=sleep, **kwargs) as api:
+            await api.get_user("137")
+
+    with silent_server() as url, pytest.raises(Timeout):
+        asyncio.run(run(url, timeout=0.3))
+    assert slept == []
+    with pytest.raises(TransportError, match="cannot connect"):
+        asyncio.run(run(f"http://127.0.0.1:{free_port()}", retry=RetryPolicy(attempts=3)))
+    assert len(slept) == 2
