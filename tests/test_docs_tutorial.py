@@ -1,9 +1,9 @@
 """docs/tutorial.md, run as written: a newcomer's path from nothing to records.
 
 Every ```sh block preceded by ``<!-- run -->`` runs, in order, in one bash session in a
-fresh directory holding the repository's examples/ (the install block is the only one
-not run: the test uses the project's own virtualenv, first on PATH, as the page's
-`. .venv/bin/activate` would). A ``<!-- run: background -->`` block is the server,
+fresh clone of the repository (its committed files, as a newcomer gets them). The install
+block is the only one not run: the test uses the project's own virtualenv, first on
+PATH, as the page's `. .venv/bin/activate` would. A ``<!-- run: background -->`` block is the server,
 left running while the rest run. Each ``<!-- output -->`` block must equal what the run
 block before it printed. Port 8024 is replaced by a free port.
 """
@@ -77,6 +77,23 @@ def script(all_steps: list[Step], port: int) -> str:
     return "\n".join(out) + "\n"
 
 
+def fresh_clone(target: Path) -> Path:
+    """A clone of the repository's committed files (what a newcomer gets from git).
+
+    Outside a git checkout (an unpacked release), a copy of examples/ stands in.
+    """
+    if (ROOT / ".git").exists() and shutil.which("git"):
+        subprocess.run(
+            ["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(target)],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+    else:
+        shutil.copytree(ROOT / "examples", target / "examples")
+    return target
+
+
 def test_the_tutorial_steps_are_well_formed():
     found = steps(TUTORIAL.read_text(encoding="utf-8"))
     kinds = [s.kind for s in found]
@@ -89,7 +106,7 @@ def test_the_tutorial_steps_are_well_formed():
 
 def test_a_newcomer_gets_records_with_curl_the_cli_and_the_client(tmp_path):
     found = steps(TUTORIAL.read_text(encoding="utf-8"))
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    workdir = fresh_clone(tmp_path / "voip24h")
     bindir = str(Path(sys.executable).parent)
     env = {
         key: value
@@ -100,13 +117,13 @@ def test_a_newcomer_gets_records_with_curl_the_cli_and_the_client(tmp_path):
     port = free_port()
     result = subprocess.run(
         ["bash", "-c", script(found, port)],
-        cwd=tmp_path,
+        cwd=workdir,
         env=env,
         capture_output=True,
         text=True,
         timeout=180,
     )
-    server_log = tmp_path / "server.log"
+    server_log = workdir / "server.log"
     assert result.returncode == 0, (
         f"stderr:\n{result.stderr}\nstdout:\n{result.stdout}\nserver log:\n"
         + (server_log.read_text() if server_log.exists() else "(none)")
