@@ -19,6 +19,7 @@ from voip24h.cli_common import (
 from voip24h.cli_import import import_cmd
 from voip24h.cli_partner import partner
 from voip24h.cli_query import query
+from voip24h.cli_sync import sync_cmd
 from voip24h.config import Settings, env_name
 from voip24h.demo import demo
 
@@ -163,6 +164,7 @@ def reindex(ctx: click.Context, database_url: str | None, quiet: bool) -> None:
 
 for _command in (partner, import_cmd, demo, query, audit):
     cli.add_command(_command)
+cli.add_command(sync_cmd)
 
 
 def main() -> None:
