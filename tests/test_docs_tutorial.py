@@ -3,9 +3,9 @@
 Every ```sh block preceded by ``<!-- run -->`` runs, in order, in one bash session in a
 fresh clone of the repository (its committed files, as a newcomer gets them). The install
 block is the only one not run: the test uses the project's own virtualenv, first on
-PATH, as the page's `. .venv/bin/activate` would. A ``<!-- run: background -->`` block is the server,
-left running while the rest run. Each ``<!-- output -->`` block must equal what the run
-block before it printed. Port 8024 is replaced by a free port.
+PATH, as the page's `. .venv/bin/activate` would. A ``<!-- run: background -->``
+block is the server, left running while the rest run. Each ``<!-- output -->`` block
+must equal what the run block before it printed. Port 8024 is replaced by a free port.
 """
 
 from __future__ import annotations
