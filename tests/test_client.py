@@ -142,6 +142,7 @@ def test_errors_carry_the_envelope_and_are_not_retried(
         call(api)
     exc = caught.value
     assert (exc.resp_code, exc.status, exc.error_code) == (-1, status, code)
+    assert (exc.respCode, exc.respMsg, exc.errorCode) == (-1, exc.resp_msg, code)
     assert exc.resp_msg and exc.resp_msg in str(exc)
     assert transport.sent == 1 and slept == []
 

@@ -53,6 +53,19 @@ class ApiError(Voip24hError):
         self.status = status
         self.retry_after = retry_after
 
+    # The wire's names, for code ported from other voip24h clients.
+    @property
+    def respCode(self) -> int:
+        return self.resp_code
+
+    @property
+    def respMsg(self) -> str:
+        return self.resp_msg
+
+    @property
+    def errorCode(self) -> str:
+        return self.error_code
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(status={self.status}, error_code={self.error_code!r}, "
