@@ -99,3 +99,9 @@ def test_never_retries_other_4xx():
     ):
         api.get_user("137")
     assert len(calls) == 1
+
+
+def test_timeouts_are_on_by_default():
+    with Client("http://h", "s") as api:
+        timeout = api._http.timeout
+    assert (timeout.connect, timeout.read, timeout.write, timeout.pool) == (5.0, 30.0, 30.0, 30.0)
