@@ -180,7 +180,9 @@ def cli_page() -> str:
     ]
     runner = CliRunner()
     for path, _command in _commands():
-        result = runner.invoke(cli, [*path, "--help"], terminal_width=100, env={"COLUMNS": "100"})
+        result = runner.invoke(
+            cli, [*path, "--help"], prog_name="voip24h", terminal_width=100, env={"COLUMNS": "100"}
+        )
         if result.exit_code != 0:
             raise RuntimeError(f"voip24h {' '.join(path)} --help failed: {result.output}")
         title = " ".join(["voip24h", *path])

@@ -108,6 +108,7 @@ def test_every_command_has_its_help(site):
         summary = (command.help or "").split("\n")[0].strip()
         assert " ".join(summary.split()) in " ".join(text.split()), title
     assert "Exit codes:" in text
+    assert "Usage: voip24h query user [OPTIONS] USER" in text
 
 
 def test_every_request_type_is_in_the_protocol_reference(site):
