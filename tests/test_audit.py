@@ -124,3 +124,23 @@ def test_recording_is_cheap_and_written_in_batches(engine, settings):
     assert per_request < 50e-6
     assert len(audit_rows(engine)) == 5000
     asyncio.run(writer.close())
+
+
+def test_server_prunes_rows_past_retention(engine, settings):
+    with engine.begin() as conn:
+        for age_days, request_id in ((10, "old"), (0, "new")):
+            conn.execute(
+                insert(audit_log).values(
+                    at=utcnow() - timedelta(days=age_days), request_id=request_id, params="",
+                    rows_returned=0, status=200, error_code="", latency_ms=1.0, client="x",
+                )
+            )  # fmt: skip
+    writer = AuditWriter(settings.database_url, 7, Metrics(()))
+
+    async def run() -> None:
+        await writer.start()  # prunes once at start, then hourly
+        await asyncio.sleep(0.3)
+        await writer.close()
+
+    asyncio.run(run())
+    assert [r["request_id"] for r in audit_rows(engine)] == ["new"]

@@ -306,3 +306,34 @@ def test_shutdown_drains_requests_in_flight(backend, db_url, settings, load, add
     status, waited = asyncio.run(scenario())
     assert status == 200
     assert waited > 0.2  # it was still running when shutdown began, and it finished
+
+
+KILL_OTHERS = {
+    "postgresql": "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    "mysql": "SELECT id FROM information_schema.PROCESSLIST "
+    "WHERE db = DATABASE() AND id <> CONNECTION_ID()",
+}
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mysql"])
+def test_connections_killed_while_idle_heal_without_an_error(
+    backend, engine, settings, load, add_partner, make_client
+):
+    """The database dropped every pooled connection (restart, idle timeout, DBA): the
+    next request still succeeds, on a fresh connection."""
+    load(cdr_row(uniqueid="k.1"))
+    secret = add_partner()
+    client = make_client(db_pool_size=3, audit_enabled=False)
+    request = {"requestType": "getUser", "partnerSecret": secret, "data": {"user": "137"}}
+    assert client.post(API, json=request).status_code == 200
+    engine.dispose()
+    with engine.connect() as conn:
+        if backend == "postgresql":
+            conn.execute(text(KILL_OTHERS[backend]))
+        else:
+            for (pid,) in conn.execute(text(KILL_OTHERS[backend])).all():
+                conn.execute(text(f"KILL {int(pid)}"))
+    time.sleep(0.2)
+    answers = [client.post(API, json=request).status_code for _ in range(5)]
+    assert answers == [200] * 5

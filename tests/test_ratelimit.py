@@ -3,6 +3,7 @@ per-partner overrides, and limits shared across processes through Redis."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -139,3 +140,33 @@ def test_rate_limit_hits_are_counted_in_metrics(add_partner, make_client):
     metrics = client.get("/metrics").text
     assert 'voip24h_rate_limited_total{limit="requests"} 2.0' in metrics
     assert 'voip24h_requests_total{request_type="getUser",status="429"} 2.0' in metrics
+
+
+def test_partner_limits_from_the_command_line(settings, add_partner, make_client):
+    from click.testing import CliRunner
+
+    from voip24h.cli import cli
+
+    runner = CliRunner()
+    db = ["--db", settings.database_url]
+    added = runner.invoke(cli, ["partner", "add", "slow", "--rate", "1", "--json", *db])
+    assert added.exit_code == 0, added.output
+    secret = json.loads(added.output)["secret"]
+    shown = runner.invoke(cli, ["partner", "limits", "slow", "--json", *db])
+    assert json.loads(shown.output) == {
+        "name": "slow",
+        "rate_per_second": 1.0,
+        "rows_per_minute": None,
+    }
+    client = make_client(rate_limit_per_second=5, rate_limit_rows_per_minute=0)
+    assert [client.post(API, json=body(secret)).status_code for _ in range(2)] == [200, 429]
+    changed = runner.invoke(
+        cli, ["partner", "limits", "slow", "--rate", "default", "--rows-per-minute", "0", *db]
+    )
+    assert changed.exit_code == 0, changed.output
+    assert "rate_per_second: 10.0 (server default)" in changed.output  # the CLI's settings
+    assert "rows_per_minute: unlimited" in changed.output
+    bad = runner.invoke(cli, ["partner", "limits", "slow", "--rate", "-1", *db])
+    assert bad.exit_code != 0 and "negative" in bad.output
+    missing = runner.invoke(cli, ["partner", "limits", "nobody", *db])
+    assert missing.exit_code != 0 and "no partner named 'nobody'" in missing.output

@@ -203,3 +203,20 @@ def test_secrets_never_reach_logs_errors_or_audit(engine, load, add_partner, mak
         assert all(secret_text not in str(row) for row in audit_rows)
     access = [r for r in caplog.records if r.name == "voip24h.access"]
     assert len(access) == len(responses)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"trusted_proxies": "10.0.0.0/8, proxy.example"}, "trusted_proxies: 'proxy.example'"),
+        ({"ops_port": 9024, "workers": 2}, "ops_port: needs workers=1"),
+        ({"redis_url": "http://127.0.0.1:6379"}, "redis_url: must start with redis://"),
+        ({"max_json_depth": 0}, "max_json_depth: must be at least 1"),
+        ({"rate_limit_per_second": -1}, "rate_limit_per_second: must not be negative"),
+    ],
+)
+def test_security_settings_are_validated(overrides, message):
+    from voip24h.config import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match=message.replace("(", r"\(")):
+        load_settings(overrides, environ={})

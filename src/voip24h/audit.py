@@ -99,13 +99,13 @@ class AuditWriter:
 
     async def _run(self) -> None:
         while not self._closing:
+            if not self._last_prune or time.monotonic() - self._last_prune > PRUNE_EVERY:
+                self._last_prune = time.monotonic()  # at start, then hourly
+                await self._prune()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), FLUSH_SECONDS)
             self._wake.clear()
             await self.flush()
-            if time.monotonic() - self._last_prune > PRUNE_EVERY:
-                self._last_prune = time.monotonic()
-                await self._prune()
         await self.flush()
 
     async def _write_batch(self) -> bool:
