@@ -318,3 +318,35 @@ def test_sqlite_fast_insert_stores_what_the_core_statement_stores(tmp_path):
         engine.dispose()
     assert dumps[0] == dumps[1]
     assert dumps[0][0][2] == "2018-07-29 08:00:00.000000"
+
+
+def test_sqlite_fast_insert_of_records_stores_what_core_stores(tmp_path):
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import insert, text
+
+    from voip24h import cdr as cdr_module
+    from voip24h.db import migrate
+    from voip24h.db.engine import make_engine
+    from voip24h.db.queries import records as record_queries
+    from voip24h.records import ExtensionMatcher, records_for_call
+
+    zone = ZoneInfo("Asia/Ho_Chi_Minh")
+    rows = [
+        cdr_module.normalize(call(n, amaflags=3, dstchannel="PJSIP/205-1"), zone) for n in (1, 2)
+    ]
+    records = [r for row in rows for r in records_for_call([row], ExtensionMatcher(), zone)]
+    dumps = []
+    for name in ("fast", "core"):
+        engine = make_engine(f"sqlite:///{tmp_path / name}.db")
+        migrate.upgrade(engine)
+        with engine.begin() as conn:
+            if name == "fast":
+                record_queries.insert_records(conn, records)
+            else:
+                conn.execute(insert(call_records), [record_queries._row(r) for r in records])
+        with engine.connect() as conn:
+            dumps.append(conn.execute(text("SELECT * FROM call_records ORDER BY 1, 2")).all())
+        engine.dispose()
+    assert len(dumps[0]) == 4
+    assert dumps[0] == dumps[1]

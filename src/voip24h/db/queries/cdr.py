@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
+from voip24h.db import bulk
 from voip24h.db.schema import cdr
 
 _ROW_ORDER = (cdr.c.uniqueid, cdr.c.calldate, cdr.c.sequence, cdr.c.id)
@@ -40,42 +40,15 @@ def insert_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[s
         chunk = keys[start : start + 500]
         existing.update(conn.scalars(select(cdr.c.row_key).where(cdr.c.row_key.in_(chunk))))
     new = [row for key, row in unique.items() if key not in existing]
-    if new and conn.dialect.name == "sqlite":
-        _sqlite_insert(conn, new)
-    elif new:
-        conn.execute(_insert_ignoring_duplicates(conn.dialect.name), new)
+    if new:
+        bulk.insert_many(
+            conn,
+            cdr,
+            new,
+            conflict_do_nothing="row_key",
+            core_statement=_insert_ignoring_duplicates(conn.dialect.name),
+        )
     return new
-
-
-def _sqlite_insert(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """The same INSERT straight to the driver: SQLAlchemy's per-row parameter handling
-    was a quarter of an import's time. Values go through the columns' own bind
-    processors, so they are stored exactly as the Core statement would store them."""
-    columns = [c for c in cdr.columns if c.name != "id"]
-    quote = conn.dialect.identifier_preparer.quote
-    sql = (
-        f"INSERT INTO cdr ({', '.join(quote(c.name) for c in columns)}) "
-        f"VALUES ({', '.join('?' * len(columns))}) ON CONFLICT (row_key) DO NOTHING"
-    )
-    names = [c.name for c in columns]
-    defaults = {c.name: getattr(c.default, "arg", None) for c in columns}
-    processors = [
-        (index, process)
-        for index, c in enumerate(columns)
-        if (process := c.type.dialect_impl(conn.dialect).bind_processor(conn.dialect))
-    ]
-    values_of = itemgetter(*names)
-    params = []
-    for row in rows:
-        try:
-            values = list(values_of(row))
-        except KeyError:
-            values = [row.get(name, defaults[name]) for name in names]
-        for index, process in processors:
-            if values[index] is not None:
-                values[index] = process(values[index])
-        params.append(tuple(values))
-    conn.exec_driver_sql(sql, params)
 
 
 def known_uniqueids(conn: Connection, uniqueids: Sequence[str]) -> set[str]:

@@ -21,13 +21,13 @@ from sqlalchemy import (
     delete,
     false,
     func,
-    insert,
     literal_column,
     or_,
     select,
     true,
 )
 
+from voip24h.db import bulk
 from voip24h.db.schema import call_records as t
 from voip24h.partners import Scope
 from voip24h.records import CallRecord
@@ -53,8 +53,7 @@ def replace_records(conn: Connection, callids: Sequence[str], records: Iterable[
 
 def insert_records(conn: Connection, records: Iterable[CallRecord]) -> int:
     rows = [_row(record) for record in records]
-    if rows:
-        conn.execute(insert(t), rows)
+    bulk.insert_many(conn, t, rows)
     return len(rows)
 
 
