@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from voip24h.client import BadRequest, Client, RateLimited, RetryPolicy
+from voip24h.client import BadRequest, Client, RateLimited, RetryPolicy, ServiceUnavailable
 from voip24h.client._core import endpoint, retry_after_seconds
 
 
@@ -105,3 +105,14 @@ def test_timeouts_are_on_by_default():
     with Client("http://h", "s") as api:
         timeout = api._http.timeout
     assert (timeout.connect, timeout.read, timeout.write, timeout.pool) == (5.0, 30.0, 30.0, 30.0)
+
+
+def test_a_query_too_slow_for_the_server_is_not_retried():
+    body = {"respCode": -1, "respMsg": "narrow it", "errorCode": "database_timeout"}
+    slept: list[float] = []
+    with (
+        Client("http://h", "s", transport=_answer(503, body), sleep=slept.append) as api,
+        pytest.raises(ServiceUnavailable) as caught,
+    ):
+        api.get_date("01/01/2018", "31/12/2018")
+    assert slept == [] and caught.value.error_code == "database_timeout"

@@ -29,7 +29,8 @@ class RetryPolicy:
 
     A request is retried only when the server says "later": HTTP 429 (waiting what
     ``Retry-After`` says), 502, 503 and 504, and when the connection could not be
-    made. Never on another 4xx: the same request would fail the same way. The wait
+    made. Never on another 4xx: the same request would fail the same way; nor on a 503
+    ``database_timeout``, a query too slow for the server's time limit. The wait
     is exponential (``backoff`` x 2^n, at most ``max_backoff``) with jitter, so many
     clients do not retry in step. A Retry-After longer than ``max_retry_after`` is
     not waited for: the error is raised at once.
@@ -40,6 +41,8 @@ class RetryPolicy:
     max_backoff: float = 20.0
     max_retry_after: float = 120.0
     statuses: frozenset[int] = field(default=frozenset({429, 502, 503, 504}))
+    # A 503 that says the query itself was too slow would be as slow again: not retried.
+    never_codes: frozenset[str] = field(default=frozenset({"database_timeout"}))
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
@@ -55,6 +58,8 @@ class RetryPolicy:
 
     def should_retry(self, error: ApiError, attempt: int) -> bool:
         if attempt >= self.attempts or error.status not in self.statuses:
+            return False
+        if error.error_code in self.never_codes:
             return False
         return error.retry_after is None or error.retry_after <= self.max_retry_after
 
