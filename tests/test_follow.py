@@ -212,3 +212,14 @@ def test_follow_command_makes_new_calls_queryable_within_two_seconds(db_url, eng
         again.send_signal(signal.SIGTERM)
         again.communicate(timeout=30)
     assert stored(engine) == uid(0, 1, 2, 3, 4)
+
+
+def test_following_an_empty_file_needs_the_layout_named(db_url, master):
+    from click.testing import CliRunner
+
+    from voip24h.cli_import import import_cmd
+
+    master.write_bytes(b"")
+    result = CliRunner().invoke(import_cmd, [str(master), "--follow", "--db", db_url])
+    assert result.exit_code == 2
+    assert "no complete line yet" in result.output and "--newcdrcolumns" in result.output

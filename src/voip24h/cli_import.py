@@ -137,6 +137,11 @@ def _report(summary: ImportSummary, as_json: bool) -> None:
     show_default=True,
     help="With --follow: seconds between looks at the file.",
 )
+@click.option(
+    "--default-layout",
+    is_flag=True,
+    help="With --follow on a file with no lines yet: it has the 16 default columns.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @db_option
 @json_option
@@ -154,6 +159,7 @@ def import_cmd(
     batch_size: int,
     follow: bool,
     poll_interval: float,
+    default_layout: bool,
     quiet: bool,
     database_url: str | None,
     as_json: bool,
@@ -175,11 +181,17 @@ def import_cmd(
         columns = custom_columns(columns_spec) if columns_spec else None
         if columns and flags.flags():
             raise LayoutError("--columns replaces the layout flags: give one or the other")
-        plans = plan_files(files, flags if flags.flags() else None, columns, delimiter)
+        if follow and len(files) != 1:
+            raise LayoutError("--follow takes exactly one FILE")
+        plans = plan_files(
+            files,
+            flags if flags.flags() else None,
+            columns,
+            delimiter,
+            default_layout=not follow or default_layout,
+        )
     except LayoutError as exc:
         raise ImportFailure(str(exc), EXIT_USAGE) from None
-    if follow and len(files) != 1:
-        raise ImportFailure("--follow takes exactly one FILE", EXIT_USAGE)
     loader, settings = _loader(ctx, database_url)
     rejects = RejectsWriter(rejects_path or _default_rejects())
     if follow:

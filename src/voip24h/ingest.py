@@ -74,8 +74,12 @@ def records(source: Source, splitter: RecordSplitter) -> Iterator[RawRecord]:
     yield from splitter.finish()
 
 
-def sniff_layout(path: str, delimiter: str = ",") -> Layout:
-    """The Master.csv layout of a file, from the column count of its first records."""
+def sniff_layout(path: str, delimiter: str = ",", *, required: bool = False) -> Layout:
+    """The Master.csv layout of a file, from the column count of its first records.
+
+    An empty file has the default layout, unless ``required`` (following a file
+    that has no line yet: its layout cannot be told, so it must be given).
+    """
     counts: list[int] = []
     with Source(path) as source:
         for record in records(source, RecordSplitter(delimiter=delimiter)):
@@ -87,6 +91,11 @@ def sniff_layout(path: str, delimiter: str = ",") -> Layout:
                 continue
             if len(counts) >= SNIFF_RECORDS:
                 break
+    if required and not counts:
+        raise LayoutError(
+            "has no complete line yet to tell its layout from: give the cdr.conf flags "
+            "(--loguniqueid, --loguserfield, --newcdrcolumns; none for the 16-column default)"
+        )
     return layout_from_counts(counts)
 
 
@@ -104,15 +113,21 @@ def plan_files(
     layout: Layout | None,
     columns: tuple[str, ...] | None,
     delimiter: str = ",",
+    *,
+    default_layout: bool = True,
 ) -> list[Plan]:
-    """A Plan per file; LayoutError (naming the file) before anything is imported."""
+    """A Plan per file; LayoutError (naming the file) before anything is imported.
+
+    ``default_layout=False``: a file without lines is refused rather than given
+    the 16-column default (for --follow, where lines come later).
+    """
     plans = []
     for path in paths:
         if columns is not None:
             plans.append(Plan(path, columns, f"cdr_custom, {len(columns)} columns"))
             continue
         try:
-            chosen = layout or sniff_layout(path, delimiter)
+            chosen = layout or sniff_layout(path, delimiter, required=not default_layout)
         except LayoutError as exc:
             raise LayoutError(f"{path}: {exc}") from None
         except READ_ERRORS as exc:
