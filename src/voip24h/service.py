@@ -214,11 +214,14 @@ class RecordService:
         return Stats(fold_stats(rows))
 
 
+NO_FILTERS = Filters()
+
+
 def is_seed_shaped(query: RecordQuery) -> bool:
     """True for a request with none of the opt-in parts: the seed's own answer."""
     return (
         query.call is None
-        and query.filters == Filters()
+        and query.filters == NO_FILTERS
         and not query.fields
         and query.limit is None
         and query.format == "json"
