@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -183,6 +184,9 @@ class RowParser:
         self.delimiter = delimiter
         named = list(enumerate(columns))
         self._text = [(i, n, COLUMN_SIZES[n]) for i, n in named if n in cdr.TEXT_COLUMNS]
+        self._text_names = [n for _, n, _ in self._text]
+        self._shortest = min((size for _, _, size in self._text), default=0)
+        self._text_values = _picker([i for i, _, _ in self._text])
         self._ints = [(i, n) for i, n in named if n in INT_FIELDS]
         self._times = [(i, n, cdr.ALIASES.get(n, n)) for i, n in named if n in TIME_FIELDS]
         self._ama = columns.index("amaflags") if "amaflags" in columns else None
@@ -220,13 +224,14 @@ class RowParser:
         if len(fields) != len(self.columns):
             raise ValueError(f"wrong column count: expected {len(self.columns)}, got {len(fields)}")
         out = self._template.copy()
-        for index, name, size in self._text:
-            value = fields[index]
-            if len(value) > size:
-                raise ValueError(
-                    f"too long: {name} has {len(value)} characters, the column holds {size}"
-                )
-            out[name] = value
+        if self._text and max(map(len, fields)) > self._shortest:
+            for index, name, size in self._text:
+                if len(fields[index]) > size:
+                    raise ValueError(
+                        f"too long: {name} has {len(fields[index])} characters, "
+                        f"the column holds {size}"
+                    )
+        out.update(zip(self._text_names, self._text_values(fields), strict=True))
         for index, name in self._ints:
             value = fields[index]
             if value:
@@ -267,6 +272,16 @@ class RowParser:
         if moment.tzinfo is not None:
             moment = moment.astimezone(self.zone).replace(tzinfo=None)
         return moment.replace(microsecond=0) if moment.microsecond else moment
+
+
+def _picker(indexes: list[int]) -> Callable[[list[str]], tuple[str, ...]]:
+    """A function taking the fields at ``indexes`` as a tuple (itemgetter, done in C)."""
+    if len(indexes) > 1:
+        return itemgetter(*indexes)
+    if indexes:
+        only = indexes[0]
+        return lambda fields: (fields[only],)
+    return lambda fields: ()
 
 
 def split_fields(text: str, delimiter: str = ",") -> list[str]:
