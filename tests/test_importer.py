@@ -350,3 +350,15 @@ def test_sqlite_fast_insert_of_records_stores_what_core_stores(tmp_path):
         engine.dispose()
     assert len(dumps[0]) == 4
     assert dumps[0] == dumps[1]
+
+
+def test_truncated_gzip_keeps_what_was_read_and_says_so(db_url, engine, tmp_path):
+    columns = layout_columns(True, True, True)
+    data = gzip.compress(master_csv([call(n) for n in range(200)], columns).encode())
+    path = write(tmp_path / "Master.csv.gz", data[: len(data) // 2])
+
+    result = run_import(db_url, path, "--json")
+
+    assert result.exit_code == 3
+    assert "cannot read to the end" in result.output
+    assert 0 < len(cdr_rows(engine)) < 200

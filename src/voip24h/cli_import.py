@@ -222,6 +222,10 @@ def import_cmd(
         )
         try:
             summary = importer.run(plans)
+        except KeyboardInterrupt:
+            raise ImportFailure(
+                "interrupted; committed batches are kept, run again to finish", EXIT_STOPPED
+            ) from None
         except DBAPIError as exc:
             raise ImportFailure(
                 f"database error: {exc.orig}; committed batches are kept, run again to finish",

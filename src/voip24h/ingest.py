@@ -50,8 +50,10 @@ class Source:
         return self._raw.tell()
 
     def chunks(self, size: int = CHUNK_BYTES) -> Iterator[bytes]:
+        # read1: a truncated gzip gives every byte before the damage, then the error.
+        read = getattr(self._stream, "read1", self._stream.read)
         try:
-            while chunk := self._stream.read(size):
+            while chunk := read(size):
                 yield chunk
         except READ_ERRORS as exc:
             raise ReadError(f"{self.path}: cannot read to the end: {exc}") from exc
@@ -82,15 +84,19 @@ def sniff_layout(path: str, delimiter: str = ",", *, required: bool = False) -> 
     """
     counts: list[int] = []
     with Source(path) as source:
-        for record in records(source, RecordSplitter(delimiter=delimiter)):
-            if record.error:
-                continue
-            try:
-                counts.append(len(split_fields(record.data.decode("utf-8", "replace"), delimiter)))
-            except Exception:  # noqa: S112 - a broken line says nothing about the layout
-                continue
-            if len(counts) >= SNIFF_RECORDS:
-                break
+        try:
+            for record in records(source, RecordSplitter(delimiter=delimiter)):
+                if record.error:
+                    continue
+                try:
+                    text = record.data.decode("utf-8", "replace")
+                    counts.append(len(split_fields(text, delimiter)))
+                except Exception:  # noqa: S112 - a broken line says nothing about the layout
+                    continue
+                if len(counts) >= SNIFF_RECORDS:
+                    break
+        except ReadError:
+            pass  # the import itself reports it, after loading what can be read
     if required and not counts:
         raise LayoutError(
             "has no complete line yet to tell its layout from: give the cdr.conf flags "
@@ -189,7 +195,12 @@ class FileImporter:
         done_bytes = 0
         for plan in plans:
             stats, rejected = LoadStats(), 0
-            with Source(plan.path) as source:
+            try:
+                source = Source(plan.path)
+            except OSError as exc:
+                summary.error = f"{plan.path}: cannot read: {exc.strerror or exc}"
+                break
+            with source:
                 before = self.rejects.count
                 parser = RowParser(plan.columns, self.zone, self.usegmtime, self.delimiter)
                 splitter = RecordSplitter(len(plan.columns), delimiter=self.delimiter)
