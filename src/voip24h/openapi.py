@@ -145,7 +145,8 @@ def _error(description: str) -> dict[str, Any]:
 def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of this server."""
     request_schema, components = _schemas()
-    answers = {"oneOf": [_ref("RecordsResponse"), _ref("LinkResponse"), _ref("StatsResponse")]}
+    # anyOf: an empty data list is both a records and a stats answer.
+    answers = {"anyOf": [_ref("RecordsResponse"), _ref("LinkResponse"), _ref("StatsResponse")]}
     stream = {"schema": {"type": "string"}}
     partner_api = {
         "post": {

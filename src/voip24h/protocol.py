@@ -107,7 +107,7 @@ class _Listing(_Records, kw_only=True):
         _doc("Page size (at most the server's max_page_size, 1000 by default); adds nextCursor."),
     ] = None
     cursor: Annotated[
-        Annotated[str, msgspec.Meta(min_length=1, max_length=512)] | None,
+        Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None,
         _doc(
             "nextCursor of the previous page, with the same request otherwise. Pages never "
             "skip or repeat a record, even while new calls arrive."
