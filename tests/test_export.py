@@ -208,3 +208,10 @@ def test_export_memory_does_not_grow_with_the_result(engine, settings):
     assert (small_rows, big_rows) == (5_000, 40_000)
     # Eight times the rows, about the same memory: bounded by a chunk, not the result.
     assert big_peak < small_peak * 2, (small_peak, big_peak)
+
+
+def test_get_call_data_exports_too(load, add_partner, post):
+    load(*calls())
+    response = post("getCallData", add_partner(), {"callId": "1532840000.1", "format": "ndjson"})
+    assert response.status_code == 200
+    assert [orjson.loads(line)["user"] for line in response.content.splitlines()] == ["201", "200"]

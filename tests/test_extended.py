@@ -150,6 +150,13 @@ def test_no_opt_in_field_leaks_into_a_seed_answer(pbx, add_partner, post):
         assert all(list(r) == list(SEED_RECORDS[0]) for r in body["data"])
 
 
+def test_opt_in_fields_left_at_their_defaults_change_nothing(pbx, add_partner, post):
+    secret = add_partner()
+    seed = post("getUser", secret, {"user": "137"}).content
+    for extra in [{"extended": False}, {"fields": []}, {"cursor": None, "limit": None}]:
+        assert post("getUser", secret, {"user": "137", **extra}).content == seed
+
+
 # --- getCallData -------------------------------------------------------------------
 
 
