@@ -362,3 +362,24 @@ def test_truncated_gzip_keeps_what_was_read_and_says_so(db_url, engine, tmp_path
     assert result.exit_code == 3
     assert "cannot read to the end" in result.output
     assert 0 < len(cdr_rows(engine)) < 200
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 5000])
+def test_a_call_whose_rows_span_batches_gets_the_records_of_all_its_rows(
+    db_url, engine, tmp_path, batch_size
+):
+    columns = layout_columns(True, True, True)
+    legs = [
+        call(0, dstchannel="PJSIP/201-0001", disposition="NO ANSWER", billsec=0, sequence=1),
+        call(0, dstchannel="PJSIP/202-0002", disposition="ANSWERED", billsec=20, sequence=2),
+        call(0, dstchannel="PJSIP/201-0003", disposition="ANSWERED", billsec=5, sequence=3),
+    ]
+    path = write(tmp_path / "Master.csv", master_csv(legs, columns))
+
+    assert run_import(db_url, path, "--batch-size", batch_size).exit_code == 0
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(call_records.c.user_ext, call_records.c.phone_number, call_records.c.billsec)
+        ).all()
+    assert sorted(map(tuple, rows)) == [("100", "202", 20), ("201", "100", 5), ("202", "100", 20)]
