@@ -215,3 +215,28 @@ def test_get_call_data_exports_too(load, add_partner, post):
     response = post("getCallData", add_partner(), {"callId": "1532840000.1", "format": "ndjson"})
     assert response.status_code == 200
     assert [orjson.loads(line)["user"] for line in response.content.splitlines()] == ["201", "200"]
+
+
+def test_an_export_in_progress_hides_no_new_call_from_other_requests(engine, settings):
+    with engine.begin() as conn:
+        record_queries.insert_records(conn, _records(0, 50))
+
+    async def run() -> tuple[int, int]:
+        reader = make_reader(settings.database_url, 30, 2)
+        await reader.start()
+        try:
+            service = RecordService(reader, 1000, settings.replace(export_chunk_rows=10))
+            partner = Partner(1, "p", Scope())
+            export_ = await service.answer(partner, RecordQuery(None, None, format="ndjson"))
+            first = await anext(export_.chunks)  # type: ignore[union-attr]
+            with engine.begin() as conn:  # a call arrives while the export is half sent
+                record_queries.insert_records(conn, _records(50, 1))
+            seen = len(await service.find(partner, RecordQuery(None, None)))
+            rest = [row async for chunk in export_.chunks for row in chunk]  # type: ignore[union-attr]
+            return seen, len(first) + len(rest)
+        finally:
+            await reader.close()
+
+    seen, exported = asyncio.run(run())
+    assert seen == 51
+    assert exported in (50, 51)

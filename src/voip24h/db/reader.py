@@ -168,13 +168,21 @@ class SQLiteReader(Reader):
     async def stream(
         self, statement: Statement, params: Mapping[str, Any], chunk_rows: int
     ) -> AsyncIterator[list[Sequence[Any]]]:
-        conn = self._connect()
-        cursor = conn.cursor()
+        # A connection of its own: an open SELECT holds a read snapshot, which on the
+        # shared connection would hide new calls from every other request meanwhile.
+        deadline = [time.monotonic() + self.timeout]
         try:
-            self._deadline = time.monotonic() + self.timeout
-            cursor.execute(statement.sql, statement.args(params))
+            conn = sqlite3.connect(
+                f"file:{self._path}?mode=rw", uri=True, timeout=1.0, check_same_thread=False
+            )
+            conn.execute("PRAGMA query_only=1")
+        except sqlite3.Error as exc:
+            raise DatabaseUnavailable() from exc
+        conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline[0] else 0, 20_000)
+        try:
+            cursor = conn.execute(statement.sql, statement.args(params))
             while True:
-                self._deadline = time.monotonic() + self.timeout
+                deadline[0] = time.monotonic() + self.timeout
                 rows = cursor.fetchmany(chunk_rows)
                 if not rows:
                     return
@@ -186,7 +194,7 @@ class SQLiteReader(Reader):
         except sqlite3.DatabaseError as exc:
             raise DatabaseUnavailable() from exc
         finally:
-            cursor.close()
+            conn.close()
 
     def _drop(self) -> None:
         if self._conn is not None:
