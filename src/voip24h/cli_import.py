@@ -183,6 +183,8 @@ def import_cmd(
             raise LayoutError("--columns replaces the layout flags: give one or the other")
         if follow and len(files) != 1:
             raise LayoutError("--follow takes exactly one FILE")
+        if follow and _is_gzip(files[0]):
+            raise LayoutError(f"{files[0]}: a gzip file does not grow; import it without --follow")
         plans = plan_files(
             files,
             flags if flags.flags() else None,
@@ -235,6 +237,13 @@ def import_cmd(
     if summary.error:
         raise ImportFailure(summary.error, EXIT_STOPPED)
     ctx.exit(EXIT_REJECTED if summary.rejected else EXIT_OK)
+
+
+def _is_gzip(path: str) -> bool:
+    from voip24h.ingest import GZIP_MAGIC
+
+    with open(path, "rb") as handle:
+        return handle.read(2) == GZIP_MAGIC
 
 
 def _size(path: str) -> int:
