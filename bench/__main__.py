@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--no-peers", action="store_true", help="skip datasette/asterisk-cdr-api")
     run.add_argument("--soak-seconds", type=float, default=60.0, help="RSS run length [60]")
     run.add_argument("--big-answer", type=int, default=200_000, help="records of the big getDate")
+    run.add_argument(
+        "--import-rows", type=int, default=100_000, help="rows for bench/import_bench.py [100000]"
+    )
     run.add_argument("--quick", action="store_true", help="smoke mode: tiny data, seconds")
     run.add_argument("--docs", default="docs", help="where benchmarks.md/.png go ['' = nowhere]")
     run.add_argument("--json", default=None, help="also write the raw results to this file")
@@ -53,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         soak_seconds=args.soak_seconds,
         big_answer=args.big_answer,
         quick=args.quick,
+        import_rows=args.import_rows,
         docs=Path(args.docs) if args.docs else None,
     )
     if args.quick:
@@ -64,17 +68,22 @@ def main(argv: list[str] | None = None) -> int:
         opts.soak_seconds = args.soak_seconds if args.soak_seconds != 60.0 else 2.0
         opts.big_answer = args.big_answer if args.big_answer != 200_000 else 5_000
         opts.connections = args.connections if args.connections != 32 else 8
+        opts.workers = args.workers if args.workers != 2 else 1
+        opts.import_rows = args.import_rows if args.import_rows != 100_000 else 2_000
     results = run_bench(opts)
     command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     verdicts = report.targets(asdict(results))
     if args.json:
-        Path(args.json).write_text(json.dumps({**asdict(results), "targets": verdicts}, default=str))
+        Path(args.json).write_text(
+            json.dumps({**asdict(results), "targets": verdicts}, default=str)
+        )
     if opts.docs is not None:
         report.write(asdict(results), opts.docs, command)
         print(f"wrote {opts.docs / 'benchmarks.md'} and {opts.docs / 'benchmarks.png'}")
     print("\n".join(report.verdict_lines(verdicts)))
     failed = sum(1 for v in verdicts if v["ok"] is False)
-    print(f"{len(verdicts) - failed} passed, {failed} failed")
+    passed = sum(1 for v in verdicts if v["ok"] is True)
+    print(f"targets: {passed} passed, {failed} failed")
     return 0
 
 

@@ -82,51 +82,48 @@ class Sampler:
         return max(rss for _, rss in self.samples)
 
 
-def big_answer(system: System, db: Path, records: int, log_dir: Path) -> dict[str, Any]:
-    """RSS growth of the server while it answers one getDate of >= ``records`` records."""
+def memory_checks(
+    system: System,
+    db: Path,
+    records: int,
+    requests: Path,
+    seconds: float,
+    connections: int,
+    log_dir: Path,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One server: RSS growth through one getDate of >= ``records`` records, then RSS
+    sampled through a ``seconds`` long wrk run."""
     first, last, expected = window_with(db, records)
     system.env["VOIP24H_MAX_RECORDS"] = str(max(expected, 100_000))
     with running(system, log_dir) as proc:
-        _request(system.port, last, last)  # warm: connections, caches, statements
-        _request(system.port, last, last)
+        for _ in range(2):  # warm: connections, caches, statements
+            _request(system.port, last, last)
         time.sleep(0.5)
         before = rss_mb(proc.pid)
         started = time.perf_counter()
         with Sampler(proc.pid, 0.01) as sampler:
             count, size = _request(system.port, first, last)
-        seconds = time.perf_counter() - started
+        took = time.perf_counter() - started
         after = rss_mb(proc.pid)
-    return {
-        "check": "big getDate answer",
-        "records": count,
-        "expected": expected,
-        "bytes": size,
-        "seconds": seconds,
-        "rss_before_mb": before,
-        "rss_peak_mb": sampler.peak,
-        "rss_after_mb": after,
-        "growth_mb": sampler.peak - before,
-        "window": f"{first:%d/%m/%Y}..{last:%d/%m/%Y}",
-    }
-
-
-def soak(
-    system: System, requests: Path, seconds: float, connections: int, log_dir: Path
-) -> dict[str, Any]:
-    """RSS of the server sampled through a ``seconds`` long wrk run."""
-    result: dict[str, Any] = {}
-    with running(system, log_dir) as proc:
+        big = {
+            "check": "big getDate answer",
+            "records": count,
+            "expected": expected,
+            "bytes": size,
+            "seconds": took,
+            "rss_before_mb": before,
+            "rss_peak_mb": sampler.peak,
+            "rss_after_mb": after,
+            "growth_mb": sampler.peak - before,
+            "window": f"{first:%d/%m/%Y}..{last:%d/%m/%Y}",
+        }
+        result: dict[str, Any] = {}
         drive(system.port, requests, min(3.0, seconds), connections)  # warm up
-        every = max(0.5, seconds / 30)
-        with Sampler(proc.pid, every) as sampler:
-            worker = threading.Thread(
-                target=lambda: result.update(drive(system.port, requests, seconds, connections))
-            )
-            worker.start()
-            worker.join()
-    samples = sampler.samples
+        with Sampler(proc.pid, max(0.5, seconds / 30)) as soak:
+            result.update(drive(system.port, requests, seconds, connections))
+    samples = soak.samples
     settled = [rss for t, rss in samples if t >= seconds * 0.2] or [samples[-1][1]]
-    return {
+    long = {
         "check": "RSS over a long run",
         "seconds": seconds,
         "rps": result.get("rps", 0.0),
@@ -138,3 +135,4 @@ def soak(
         "drift_mb": samples[-1][1] - settled[0],
         "samples": [(round(t, 1), round(rss, 1)) for t, rss in samples],
     }
+    return big, long

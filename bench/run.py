@@ -41,6 +41,7 @@ class Options:
     big_answer: int = 200_000
     docs: Path | None = ROOT / "docs"
     workers: int = 2
+    import_rows: int = 100_000
     log: Any = print
 
 
@@ -174,7 +175,7 @@ def server_dataset(
 
 def _uvicorn(target: str, workers: int, factory: bool = False) -> list[str]:
     argv = [str(VENV_BIN / "uvicorn"), target, "--host", "127.0.0.1", "--port", "{port}",
-            "--workers", str(workers), "--no-access-log", "--log-level", "warning"]  # fmt: skip
+            "--workers", str(workers), "--no-access-log", "--log-level", "info"]  # fmt: skip
     return argv + (["--factory"] if factory else [])
 
 
@@ -189,17 +190,17 @@ def ours(backend: str, url: str, opts: Options, **env: str) -> System:
         **env,
     }
     argv = [str(VENV_BIN / "voip24h"), "serve", "--port", "{port}", "--workers", str(opts.workers)]
-    return System(f"voip24h-{backend}", backend, argv, settings)
+    return System(f"voip24h-{backend}", backend, argv, settings, workers=opts.workers)
 
 
 def lean(backend: str, url: str, opts: Options) -> System:
-    return System(
-        f"lean-{backend}", backend, _uvicorn("bench.lean:app", opts.workers, True), {"LEAN_DB": url}
-    )
+    argv = _uvicorn("bench.lean:app", opts.workers, True)
+    return System(f"lean-{backend}", backend, argv, {"LEAN_DB": url}, workers=opts.workers)
 
 
 def ceiling(opts: Options) -> System:
-    return System("bare-asgi", "-", _uvicorn("bench.lean:ceiling", opts.workers))
+    argv = _uvicorn("bench.lean:ceiling", opts.workers)
+    return System("bare-asgi", "-", argv, workers=opts.workers)
 
 
 def ensure_peers(opts: Options) -> bool:
@@ -233,9 +234,10 @@ def write_asterisk_config(database: str) -> str | None:
         Path(
             "/etc/asterisk/cdr_adaptive_odbc.conf"
         ): "[first]\nconnection=asteriskcdrdb\ntable=cdr\nalias start => calldate\n",
-        Path(
-            "/etc/asterisk/res_odbc.conf"
-        ): "[asteriskcdrdb]\nenabled=>yes\ndsn=MySQL-asteriskcdrdb\npre-connect=>yes\nusername=>root\npassword=>\n",
+        Path("/etc/asterisk/res_odbc.conf"): (
+            "[asteriskcdrdb]\nenabled => yes\ndsn => MySQL-asteriskcdrdb\n"
+            "pre-connect => yes\nusername => root\npassword => \n"
+        ),
         Path(
             "/etc/odbc.ini"
         ): f"[MySQL-asteriskcdrdb]\nDescription=MySQL connection to 'asteriskcdrdb' database\ndriver=MySQL\nserver=127.0.0.1\ndatabase={database}\nPort=3306\nOption=3\n",
@@ -319,9 +321,12 @@ def same_answers(a: int, b: int, requests: Path, count: int = 5) -> bool:
 def pair(
     backend: str, url: str, shape: Shape, files: dict[str, Path], opts: Options, results: Results
 ) -> None:
-    """The server and its lean reference, side by side, for every request type."""
+    """The server and its lean reference, side by side, for every request type; also
+    the server with its audit trail off, to show what that feature costs."""
     a, b = ours(backend, url, opts), lean(backend, url, opts)
-    with running(a, OUT / "logs"), running(b, OUT / "logs"):
+    c = ours(backend, url, opts, VOIP24H_AUDIT_ENABLED="0")
+    c.name += "-noaudit"
+    with running(a, OUT / "logs"), running(b, OUT / "logs"), running(c, OUT / "logs"):
         for kind in workload.KINDS:
             identical = same_answers(a.port, b.port, files[kind])
             results.checks.append(
@@ -337,6 +342,7 @@ def pair(
                 opts.log(f"  !! {kind}: the server and the lean reference answer differently")
             measure(a, kind, shape.rows, files[kind], opts, results)
             measure(b, kind, shape.rows, files[kind], opts, results)
+            measure(c, kind, shape.rows, files[kind], opts, results)
 
 
 def request_files(shape: Shape, db: Path) -> dict[str, dict[str, Path]]:
@@ -420,6 +426,8 @@ def machine() -> dict[str, Any]:
 
 def import_rate(opts: Options, results: Results) -> None:
     """The ingestion figures of bench/import_bench.py (issue 3), when it is there."""
+    if opts.import_rows <= 0:
+        return
     try:
         from bench import import_bench  # type: ignore[attr-defined]
     except ImportError as exc:
@@ -429,7 +437,7 @@ def import_rate(opts: Options, results: Results) -> None:
     if runner is None:
         results.notes.append("import rate: bench/import_bench.py has no run() function")
         return
-    rows = 2_000 if opts.quick else 1_000_000
+    rows = opts.import_rows
     opts.log(f"import rate (bench/import_bench.py, {rows:,} rows)")
     try:
         figures = runner(rows=rows) if "rows" in runner.__code__.co_varnames else runner()
@@ -445,7 +453,7 @@ def import_rate(opts: Options, results: Results) -> None:
 
 def run(opts: Options) -> Results:
     """Everything, in order; returns the results (also written to bench/out)."""
-    from bench.memory import big_answer, soak
+    from bench.memory import memory_checks
     from bench.servers import ensure_wrk
 
     ensure_wrk()
@@ -523,18 +531,20 @@ def run(opts: Options) -> Results:
     opts.log("memory: one big getDate answer, and RSS over a long run")
     db = dbs[smallest]
     url = f"sqlite:///{db}"
-    big = big_answer(ours("sqlite", url, opts), db, opts.big_answer, logs)
-    big["target_records"] = opts.big_answer
-    results.checks.append(big)
-    opts.log(
-        f"  {big['records']:,} records ({big['bytes'] / 1e6:.1f} MB) in {big['seconds']:.1f} s: RSS +{big['growth_mb']:.1f} MB"
-    )
-    long = soak(
+    big, long = memory_checks(
         ours("sqlite", url, opts),
+        db,
+        opts.big_answer,
         first_files["voip"]["getUserDate"],
         opts.soak_seconds,
         opts.connections,
         logs,
+    )
+    big["target_records"] = opts.big_answer
+    results.checks.append(big)
+    opts.log(
+        f"  {big['records']:,} records ({big['bytes'] / 1e6:.1f} MB) in {big['seconds']:.1f} s: "
+        f"RSS +{big['growth_mb']:.1f} MB"
     )
     results.checks.append(long)
     opts.log(

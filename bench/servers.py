@@ -32,6 +32,7 @@ class System:
     port: int = 0
     cwd: Path = ROOT
     ready_path: str = "/"
+    workers: int = 1  # processes that each log "startup complete" when ready
 
 
 def free_port() -> int:
@@ -87,23 +88,43 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float) -> None
     raise RuntimeError(f"server did not listen on {port} within {timeout} s")
 
 
+def _wait_workers(
+    log: Path, offset: int, workers: int, proc: subprocess.Popen[bytes], timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while workers > 1 and time.monotonic() < deadline:
+        with log.open("rb") as handle:
+            handle.seek(offset)
+            if handle.read().lower().count(b"startup complete") >= workers:
+                return
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} while starting")
+        time.sleep(0.2)
+
+
 @contextmanager
 def running(
-    system: System, log_dir: Path, timeout: float = 60
+    system: System, log_dir: Path, timeout: float = 120
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``system`` until the block ends; its output goes to ``log_dir/NAME.log``."""
     system.port = system.port or free_port()
-    argv = [arg.replace("{port}", str(system.port)) for arg in system.argv]
-    env = {**os.environ, **system.env}
+    port = str(system.port)
+    argv = [arg.replace("{port}", port) for arg in system.argv]
+    env = {**os.environ, **{k: v.replace("{port}", port) for k, v in system.env.items()}}
     log_dir.mkdir(parents=True, exist_ok=True)
-    with (log_dir / f"{system.name}.log").open("ab") as log:
+    log_path = log_dir / f"{system.name}.log"
+    with log_path.open("ab") as log:
+        offset = log.tell()
         proc = subprocess.Popen(
             argv, cwd=system.cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
         try:
             _wait_port(system.port, proc, timeout)
-            time.sleep(0.5)  # let every worker finish starting
+            # With several workers the parent listens before any worker is ready:
+            # wait for every worker, or the first one up takes every connection.
+            _wait_workers(log_path, offset, system.workers, proc, timeout)
+            time.sleep(0.3)
             yield proc
         finally:
             stop(proc)

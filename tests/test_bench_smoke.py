@@ -23,7 +23,8 @@ def test_quick_bench_measures_server_and_lean_reference(tmp_path: Path) -> None:
     done = subprocess.run(
         [
             sys.executable, "-m", "bench", "run", "--quick", "--backends", "sqlite",
-            "--no-peers", "--docs", str(tmp_path / "docs"), "--json", str(out),
+            "--no-peers", "--import-rows", "0", "--docs", str(tmp_path / "docs"),
+            "--json", str(out),
         ],
         cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
