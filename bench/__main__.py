@@ -37,7 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--quick", action="store_true", help="smoke mode: tiny data, seconds")
     run.add_argument("--docs", default="docs", help="where benchmarks.md/.png go ['' = nowhere]")
     run.add_argument("--json", default=None, help="also write the raw results to this file")
+    merge = sub.add_parser(
+        "report", help="rewrite docs/benchmarks.md from saved --json results (later ones win)"
+    )
+    merge.add_argument("results", nargs="+", help="results files written with --json")
+    merge.add_argument("--docs", default="docs")
+    merge.add_argument("--cite", action="append", default=[], help="command(s) to cite")
     args = parser.parse_args(argv)
+    if args.command == "report":
+        return _report(args.results, Path(args.docs), args.cite or None)
 
     from bench import report
     from bench.run import Options
@@ -84,6 +92,16 @@ def main(argv: list[str] | None = None) -> int:
     failed = sum(1 for v in verdicts if v["ok"] is False)
     passed = sum(1 for v in verdicts if v["ok"] is True)
     print(f"targets: {passed} passed, {failed} failed")
+    return 0
+
+
+def _report(files: list[str], docs: Path, commands: list[str] | None) -> int:
+    from bench import report
+
+    merged = report.merge([json.loads(Path(f).read_text()) for f in files])
+    cited = "\n".join(commands or merged.get("commands", []))
+    verdicts = report.write(merged, docs, cited)
+    print("\n".join(report.verdict_lines(verdicts)))
     return 0
 
 

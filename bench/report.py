@@ -326,6 +326,32 @@ def markdown(
     return "\n".join(lines)
 
 
+def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs' results as one: a later run's figure replaces an earlier one's for
+    the same system, size and request type (pairs stay measured side by side)."""
+    runs: dict[tuple[Any, ...], dict[str, Any]] = {}
+    checks: dict[tuple[Any, ...], dict[str, Any]] = {}
+    merged: dict[str, Any] = {"loads": [], "notes": [], "commands": [], "started": []}
+    for part in parts:
+        for row in part["runs"]:
+            runs[(row["system"], row["size"], row["kind"])] = row
+        for check in part["checks"]:
+            key = (check["check"], check.get("backend"), check.get("size"), check.get("kind"))
+            checks[key] = check
+        merged["loads"] += part["loads"]
+        merged["notes"] += [n for n in part["notes"] if n not in merged["notes"]]
+        merged["commands"] += part.get("commands", [])
+        merged["started"].append(part["started"])
+        merged["machine"] = part["machine"]
+        options = dict(part["options"])
+        if "options" in merged:
+            options["sizes"] = sorted(set(merged["options"]["sizes"]) | set(options["sizes"]))
+        merged["options"] = options
+    merged["runs"], merged["checks"] = list(runs.values()), list(checks.values())
+    merged["started"] = ", ".join(merged["started"])
+    return merged
+
+
 def write(results: dict[str, Any], docs: Path, command: str) -> list[dict[str, Any]]:
     """docs/benchmarks.md and docs/benchmarks.png; returns the targets."""
     docs.mkdir(parents=True, exist_ok=True)
