@@ -286,10 +286,10 @@ class _PooledReader(Reader):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if self._is_query_error(exc):
-                    raise
                 if self._is_timeout(exc):
                     raise DatabaseTimeout() from exc
+                if self._is_query_error(exc):
+                    raise
                 self._discard(pool)
                 if attempt == 2:
                     raise DatabaseUnavailable() from exc
