@@ -83,7 +83,7 @@ class Loader:
         uniqueids = list(dict.fromkeys(row["uniqueid"] for row in rows))
         # Calls with rows from earlier batches are read back; the others are all in `new`.
         known = cdr_queries.known_uniqueids(conn, uniqueids)
-        new = cdr_queries.insert_rows(conn, rows)
+        new = cdr_queries.insert_rows(conn, rows, known)
         stats = LoadStats(inserted=len(new), duplicates=len(rows) - len(new))
         if new:
             touched = list(dict.fromkeys(row["uniqueid"] for row in new))

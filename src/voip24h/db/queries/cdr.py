@@ -23,11 +23,18 @@ def _insert_ignoring_duplicates(dialect_name: str) -> Any:
     return stmt.on_duplicate_key_update(row_key=stmt.inserted.row_key)
 
 
-def insert_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def insert_rows(
+    conn: Connection,
+    rows: Sequence[dict[str, Any]],
+    known_uniqueids: set[str] | None = None,
+) -> list[dict[str, Any]]:
     """Insert normalized rows whose row_key is new; return the rows inserted.
 
     Duplicates, within the batch or against the table, are skipped; the
     conflict clause keeps a concurrent loader of the same rows harmless too.
+    ``known_uniqueids``, when given, are the batch's uniqueids that have rows in the
+    table: only rows of those can be there already (a row key includes the
+    uniqueid), so only they are looked up.
     """
     unique: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -35,7 +42,11 @@ def insert_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[s
     if not unique:
         return []
     existing: set[str] = set()
-    keys = list(unique)
+    keys = [
+        key
+        for key, row in unique.items()
+        if known_uniqueids is None or row["uniqueid"] in known_uniqueids
+    ]
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
         existing.update(conn.scalars(select(cdr.c.row_key).where(cdr.c.row_key.in_(chunk))))
