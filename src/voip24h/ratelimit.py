@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 Mode = Literal["take", "peek", "force"]
 log = logging.getLogger("voip24h.ratelimit")
+EPS = 1e-9  # 0.1-second intervals are not exact in binary: count 9 units as 9, not 8.999
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,11 @@ def gcra(
     new_tat = tat + cost * interval
     allow_at = new_tat - capacity * interval
     if mode != "force" and now < allow_at:
-        remaining = max(0, math.floor((now - (tat - capacity * interval)) / interval))
+        remaining = max(0, math.floor((now - (tat - capacity * interval)) / interval + EPS))
         return Verdict(False, allow_at - now, remaining, tat - now), None
     if mode == "peek":
         new_tat = tat
-    remaining = max(0, math.floor((now - (new_tat - capacity * interval)) / interval))
+    remaining = max(0, math.floor((now - (new_tat - capacity * interval)) / interval + EPS))
     return Verdict(True, 0.0, remaining, new_tat - now), (new_tat if mode != "peek" else None)
 
 
@@ -82,7 +83,7 @@ if tat < now then tat = now end
 local new_tat = tat + cost * interval
 local allow_at = new_tat - capacity * interval
 if mode ~= 'force' and now < allow_at then
-  local left = math.floor((now - (tat - capacity * interval)) / interval)
+  local left = math.floor((now - (tat - capacity * interval)) / interval + 1e-9)
   if left < 0 then left = 0 end
   return {'0', tostring(allow_at - now), tostring(left), tostring(tat - now)}
 end
@@ -90,7 +91,7 @@ if mode == 'peek' then new_tat = tat end
 if mode ~= 'peek' then
   redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
 end
-local left = math.floor((now - (new_tat - capacity * interval)) / interval)
+local left = math.floor((now - (new_tat - capacity * interval)) / interval + 1e-9)
 if left < 0 then left = 0 end
 return {'1', '0', tostring(left), tostring(new_tat - now)}
 """
