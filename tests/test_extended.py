@@ -23,6 +23,12 @@ def unlimited(settings: Any) -> dict[str, Any]:
     return {name: 0 for name in NO_LIMITS if hasattr(settings, name)}
 
 
+@pytest.fixture
+def client(make_client: Any, settings: Any) -> Any:
+    """The app without per-partner rate limits: these tests send many requests quickly."""
+    return make_client(**unlimited(settings))
+
+
 def calls() -> list[dict[str, Any]]:
     """A small PBX day: outbound, inbound, internal, linked queue legs, two tenants."""
     return [

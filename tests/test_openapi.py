@@ -12,9 +12,16 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from tests.conftest import API
-from tests.test_extended import calls
+from tests.test_extended import calls, unlimited
 from tests.test_recordings import AUDIO, KEY, NAME
 from voip24h import errors, protocol
+
+
+@pytest.fixture
+def client(make_client: Any, settings: Any) -> Any:
+    """The app without per-partner rate limits: these tests send many requests quickly."""
+    return make_client(**unlimited(settings))
+
 
 STATIC = Path(__file__).parent.parent / "src" / "voip24h" / "static" / "swagger-ui"
 
@@ -88,7 +95,9 @@ def test_answers_match_the_document(load, add_partner, make_client, doc, tmp_pat
     day = tmp_path / "monitor" / "2018" / "07" / "29"
     day.mkdir(parents=True)
     (day / NAME).write_bytes(AUDIO)
-    client = make_client(recordings_dir=str(tmp_path / "monitor"), recording_link_key=KEY)
+    client = make_client(
+        recordings_dir=str(tmp_path / "monitor"), recording_link_key=KEY, **unlimited(settings)
+    )
     secret = add_partner()
     window = {"fromDate": "28/07/2018", "toDate": "29/07/2018"}
     requests: list[tuple[str, dict[str, Any]]] = [

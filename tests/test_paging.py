@@ -15,6 +15,13 @@ from tests.test_extended import unlimited
 from voip24h import cdr
 from voip24h.loader import Loader
 
+
+@pytest.fixture
+def client(make_client: Any, settings: Any) -> Any:
+    """The app without per-partner rate limits: these tests send many requests quickly."""
+    return make_client(**unlimited(settings))
+
+
 START = datetime(2018, 7, 1, 8, 0, 0)
 
 

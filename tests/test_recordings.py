@@ -16,6 +16,13 @@ from tests.conftest import API
 from tests.test_extended import unlimited
 from voip24h.recordings import LinkSigner
 
+
+@pytest.fixture
+def client(make_client: Any, settings: Any) -> Any:
+    """The app without per-partner rate limits: these tests send many requests quickly."""
+    return make_client(**unlimited(settings))
+
+
 KEY = "k" * 40
 NAME = "out-0982056720-137-20180729-163732-1532857052.131132.wav"
 AUDIO = bytes(range(256)) * 40  # 10 KiB standing in for a WAV file

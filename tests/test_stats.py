@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
+
+import pytest
 
 from tests.builders import cdr_row, chan
-from tests.test_extended import calls
+from tests.test_extended import calls, unlimited
+
+
+@pytest.fixture
+def client(make_client: Any, settings: Any) -> Any:
+    """The app without per-partner rate limits: these tests send many requests quickly."""
+    return make_client(**unlimited(settings))
 
 
 def stats(post, secret, **data):
