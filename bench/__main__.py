@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import signal
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--import-rows", type=int, default=100_000, help="rows for bench/import_bench.py [100000]"
     )
+    run.add_argument("--no-memory", action="store_true", help="skip the memory checks")
+    run.add_argument("--no-speed", action="store_true", help="skip the throughput runs")
     run.add_argument("--quick", action="store_true", help="smoke mode: tiny data, seconds")
     run.add_argument("--docs", default="docs", help="where benchmarks.md/.png go ['' = nowhere]")
     run.add_argument("--json", default=None, help="also write the raw results to this file")
@@ -47,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         return _report(args.results, Path(args.docs), args.cite or None)
 
+    # A plain `kill` still stops the servers the bench started (their finally blocks run).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     from bench import report
     from bench.run import Options
     from bench.run import run as run_bench
@@ -65,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         big_answer=args.big_answer,
         quick=args.quick,
         import_rows=args.import_rows,
+        memory=not args.no_memory,
+        speed=not args.no_speed,
         docs=Path(args.docs) if args.docs else None,
     )
     if args.quick:

@@ -105,6 +105,7 @@ def memory_checks(
             count, size = _request(system.port, first, last)
         took = time.perf_counter() - started
         after = rss_mb(proc.pid)
+        total = rss_mb(proc.pid, "VmRSS")
         big = {
             "check": "big getDate answer",
             "records": count,
@@ -114,6 +115,8 @@ def memory_checks(
             "rss_before_mb": before,
             "rss_peak_mb": sampler.peak,
             "rss_after_mb": after,
+            "vmrss_after_mb": total,
+            "measure": "RssAnon (heap) of the server's processes",
             "growth_mb": sampler.peak - before,
             "window": f"{first:%d/%m/%Y}..{last:%d/%m/%Y}",
         }

@@ -168,7 +168,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     runs = results["runs"]
-    smallest = min(results["options"]["sizes"])
+    smallest = max(results["options"]["sizes"])  # the size every system was measured at
     systems = [s for s in dict.fromkeys(r["system"] for r in runs) if s != "bare-asgi"]
     fig, axes = plt.subplots(1, 3, figsize=(18, 6))
     width = 0.8 / max(1, len(systems))
@@ -185,7 +185,10 @@ def chart(results: dict[str, Any], path: Path) -> None:
                     )
                     row = _run(runs, system, kind, size) if size else None
                 values.append(row[metric] if row else 0)
-            ax.bar([k + i * width for k in range(len(KINDS))], values, width, label=system)
+            color = plt.get_cmap("tab20")(i % 20)
+            ax.bar(
+                [k + i * width for k in range(len(KINDS))], values, width, label=system, color=color
+            )
         if metric == "rps":
             bare = next((r for r in runs if r["system"] == "bare-asgi"), None)
             if bare:
@@ -248,8 +251,10 @@ def markdown(
         "  the same tables copied from that file.",
         "- **Load**: `wrk` (2 threads, "
         + str(results["options"]["connections"])
-        + " connections, "
-        + f"{results['options']['seconds']:g} s per run after a warm-up) on the same machine, rotating",
+        + " connections) on the same machine: "
+        + f"{results['options']['seconds']:g} s per system and request type after a warm-up,",
+        "  taken in 2 s slices in turn with the lean reference (A B C A B C ...) so that the",
+        "  shared machine's changing load hits both alike; the mix rotates",
         "  over 2,000 requests per type: tenant partners (64), their extensions, getUserDate windows",
         "  of 1..3 months (~87 records), getDate windows of 1..7 days of a tenant, getUser all time.",
         f"- **Systems**: the server (`voip24h serve --workers {results['options']['workers']}`, rate",
@@ -260,6 +265,11 @@ def markdown(
         "  same rows in MariaDB's FreePBX-style `cdr` table, and a bare ASGI app returning a fixed",
         "  4.5 KB body (the machine's ceiling). Same uvicorn worker count for all but the peers,",
         "  which run as they ship.",
+        "",
+        "`voip24h-<backend>-noaudit` is the same server with `VOIP24H_AUDIT_ENABLED=0`, measured",
+        "in the same run: the difference to `voip24h-<backend>` is what the audit trail (a row",
+        "per request, written in batches; on SQLite into the file being read) costs. It is",
+        "shown for information; the targets use the default configuration.",
         "",
         "## Targets",
         "",
@@ -309,13 +319,14 @@ def markdown(
         "cores",
         "memory_gb",
         "kernel",
+        "load_average_at_start",
         "python",
         "sqlite",
         "postgresql",
         "mariadb",
         "wrk",
     ):
-        lines.append(f"| {key} | {m.get(key)} |")
+        lines.append(f"| {key.replace('_', ' ')} | {m.get(key, '-')} |")
     lines.append("| packages | " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()) + " |")
     lines.append(
         "| peers (bench/.venv-peers) | "

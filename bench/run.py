@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import subprocess
 import time
 import urllib.request
@@ -42,6 +43,8 @@ class Options:
     docs: Path | None = ROOT / "docs"
     workers: int = 2
     import_rows: int = 100_000
+    memory: bool = True
+    speed: bool = True
     log: Any = print
 
 
@@ -309,6 +312,47 @@ def measure(
     return row
 
 
+def measure_interleaved(
+    systems: list[System], kind: str, size: int, requests: Path, opts: Options, results: Results
+) -> None:
+    """Every system in turn, in short slices (A B C A B C ...), so that a change in the
+    shared machine's load hits them all alike; figures are summed over the slices
+    (req/s) or their median taken (p50, p99)."""
+    conns = opts.connections
+    slices = 1 if opts.quick else max(1, round(opts.seconds / 2))
+    if not opts.quick:
+        for system in systems:
+            drive(system.port, requests, min(3.0, opts.seconds), conns)  # warm up
+    parts: dict[str, list[dict[str, float]]] = {s.name: [] for s in systems}
+    for _ in range(slices):
+        for system in systems:
+            parts[system.name].append(drive(system.port, requests, opts.seconds / slices, conns))
+    for system in systems:
+        got = parts[system.name]
+        requests_done = sum(p["requests"] for p in got)
+        seconds = sum(p["seconds"] for p in got)
+        figures = {
+            "requests": requests_done,
+            "seconds": seconds,
+            "rps": requests_done / seconds if seconds else 0.0,
+            "p50_ms": statistics.median(p["p50_ms"] for p in got),
+            "p90_ms": statistics.median(p["p90_ms"] for p in got),
+            "p99_ms": statistics.median(p["p99_ms"] for p in got),
+            "max_ms": max(p["max_ms"] for p in got),
+            "errors": sum(p["errors"] for p in got),
+            "slices": len(got),
+        }
+        results.runs.append(
+            {"system": system.name, "backend": system.backend, "size": size, "kind": kind,
+             "connections": conns, **figures}
+        )  # fmt: skip
+        opts.log(
+            f"  {system.name:24} {label(size):>4} {kind:12} {figures['rps']:9.1f} req/s  "
+            f"p50 {figures['p50_ms']:8.2f} ms  p99 {figures['p99_ms']:8.2f} ms  "
+            f"errors {figures['errors']:.0f}"
+        )
+
+
 def same_answers(a: int, b: int, requests: Path, count: int = 5) -> bool:
     """True when both servers give byte-identical answers to the first requests."""
     lines = requests.read_text().splitlines()[:count]
@@ -340,9 +384,7 @@ def pair(
             )
             if not identical:
                 opts.log(f"  !! {kind}: the server and the lean reference answer differently")
-            measure(a, kind, shape.rows, files[kind], opts, results)
-            measure(b, kind, shape.rows, files[kind], opts, results)
-            measure(c, kind, shape.rows, files[kind], opts, results)
+            measure_interleaved([a, b, c], kind, shape.rows, files[kind], opts, results)
 
 
 def request_files(shape: Shape, db: Path) -> dict[str, dict[str, Path]]:
@@ -401,6 +443,7 @@ def machine() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "memory_gb": round(int(mem) / 1024 / 1024, 1),
         "kernel": platform.release(),
+        "load_average_at_start": " ".join(f"{v:.1f}" for v in os.getloadavg()),
         "python": platform.python_version(),
         "sqlite": __import__("sqlite3").sqlite_version,
         "postgresql": cmd("psql", "--version"),
@@ -451,9 +494,36 @@ def import_rate(opts: Options, results: Results) -> None:
     opts.log(f"  {figures}")
 
 
+def memory(opts: Options, results: Results, db: Path, requests: Path) -> None:
+    """The big getDate answer and the long run, on the smallest SQLite dataset."""
+    from bench.memory import memory_checks
+
+    opts.log("memory: one big getDate answer, and RSS over a long run")
+    url = f"sqlite:///{db}"
+    big, long = memory_checks(
+        ours("sqlite", url, opts),
+        db,
+        opts.big_answer,
+        requests,
+        opts.soak_seconds,
+        opts.connections,
+        OUT / "logs",
+    )
+    big["target_records"] = opts.big_answer
+    results.checks.append(big)
+    opts.log(
+        f"  {big['records']:,} records ({big['bytes'] / 1e6:.1f} MB) in {big['seconds']:.1f} s: "
+        f"RSS +{big['growth_mb']:.1f} MB"
+    )
+    results.checks.append(long)
+    opts.log(
+        f"  {long['seconds']:.0f} s at {long['rps']:.0f} req/s: "
+        f"RSS {long['rss_settled_mb']:.1f} -> {long['rss_end_mb']:.1f} MB"
+    )
+
+
 def run(opts: Options) -> Results:
     """Everything, in order; returns the results (also written to bench/out)."""
-    from bench.memory import memory_checks
     from bench.servers import ensure_wrk
 
     ensure_wrk()
@@ -475,81 +545,63 @@ def run(opts: Options) -> Results:
     dbs: dict[int, Path] = {}
     for size in sorted(set(opts.sizes) | set(opts.server_sizes)):
         dbs[size] = sqlite_dataset(Shape(size), opts, results)
-    smallest = min(opts.sizes)
+    smallest, largest = min(opts.sizes), max(opts.sizes)
     first_files = request_files(Shape(smallest), dbs[smallest])
-    opts.log("ceiling: bare ASGI app, fixed 4.5 KB answer")
-    bare = ceiling(opts)
-    with running(bare, logs):
-        measure(bare, "fixed", 0, first_files["voip"]["getUserDate"], opts, results)
-    for size in opts.sizes:
-        shape = Shape(size)
-        files = request_files(shape, dbs[size])
-        opts.log(f"SQLite, {label(size)} rows")
-        pair("sqlite", f"sqlite:///{dbs[size]}", shape, files["voip"], opts, results)
-        if opts.peers and size == smallest and ensure_peers(opts):
-            peer = datasette(dbs[size])
-            with running(peer, logs):
-                for kind in workload.KINDS:
-                    measure(peer, kind, size, files["datasette"][kind], opts, results)
-    for backend in ("postgresql", "mysql"):
-        if backend not in opts.backends:
-            continue
-        for size in opts.server_sizes:
+    if opts.speed:
+        opts.log("ceiling: bare ASGI app, fixed 4.5 KB answer")
+        bare = ceiling(opts)
+        with running(bare, logs):
+            measure(bare, "fixed", 0, first_files["voip"]["getUserDate"], opts, results)
+        for size in opts.sizes:
             shape = Shape(size)
-            try:
-                url = server_dataset(backend, shape, dbs[size], opts, results)
-            except Exception as exc:
-                results.notes.append(f"{backend}: not measured ({str(exc).splitlines()[0]})")
-                opts.log(f"{backend}: skipped: {exc}")
-                break
             files = request_files(shape, dbs[size])
-            opts.log(f"{backend}, {label(size)} rows")
-            pair(backend, url, shape, files["voip"], opts, results)
-            if (
-                backend == "mysql"
-                and opts.peers
-                and size == min(opts.server_sizes)
-                and ensure_peers(opts)
-            ):
-                refused = write_asterisk_config(url.rpartition("/")[2])
-                if refused:
-                    results.notes.append(f"asterisk-cdr-api: not measured ({refused})")
-                else:
-                    peer = asterisk("bench-key")
-                    with running(peer, logs):
-                        measure(
-                            peer,
-                            "getUserDate",
-                            size,
-                            files["asterisk"]["getUserDate"],
-                            opts,
-                            results,
-                            connections=2,
-                            seconds=max(opts.seconds, 5 if opts.quick else 60),
-                            api_key="bench-key",
-                        )
-    opts.log("memory: one big getDate answer, and RSS over a long run")
-    db = dbs[smallest]
-    url = f"sqlite:///{db}"
-    big, long = memory_checks(
-        ours("sqlite", url, opts),
-        db,
-        opts.big_answer,
-        first_files["voip"]["getUserDate"],
-        opts.soak_seconds,
-        opts.connections,
-        logs,
-    )
-    big["target_records"] = opts.big_answer
-    results.checks.append(big)
-    opts.log(
-        f"  {big['records']:,} records ({big['bytes'] / 1e6:.1f} MB) in {big['seconds']:.1f} s: "
-        f"RSS +{big['growth_mb']:.1f} MB"
-    )
-    results.checks.append(long)
-    opts.log(
-        f"  {long['seconds']:.0f} s at {long['rps']:.0f} req/s: RSS {long['rss_settled_mb']:.1f} -> {long['rss_end_mb']:.1f} MB"
-    )
+            opts.log(f"SQLite, {label(size)} rows")
+            pair("sqlite", f"sqlite:///{dbs[size]}", shape, files["voip"], opts, results)
+            if opts.peers and size == largest and ensure_peers(opts):
+                peer = datasette(dbs[size])
+                with running(peer, logs):
+                    for kind in workload.KINDS:
+                        measure(peer, kind, size, files["datasette"][kind], opts, results)
+        for backend in ("postgresql", "mysql"):
+            if backend not in opts.backends:
+                continue
+            for size in opts.server_sizes:
+                shape = Shape(size)
+                try:
+                    url = server_dataset(backend, shape, dbs[size], opts, results)
+                except Exception as exc:
+                    results.notes.append(f"{backend}: not measured ({str(exc).splitlines()[0]})")
+                    opts.log(f"{backend}: skipped: {exc}")
+                    break
+                files = request_files(shape, dbs[size])
+                opts.log(f"{backend}, {label(size)} rows")
+                pair(backend, url, shape, files["voip"], opts, results)
+                if (
+                    backend == "mysql"
+                    and opts.peers
+                    and size == min(opts.server_sizes)
+                    and ensure_peers(opts)
+                ):
+                    refused = write_asterisk_config(url.rpartition("/")[2])
+                    if refused:
+                        results.notes.append(f"asterisk-cdr-api: not measured ({refused})")
+                    else:
+                        peer = asterisk("bench-key")
+                        with running(peer, logs):
+                            measure(
+                                peer,
+                                "getUserDate",
+                                size,
+                                files["asterisk"]["getUserDate"],
+                                opts,
+                                results,
+                                connections=2,
+                                seconds=max(opts.seconds, 5 if opts.quick else 60),
+                                api_key="bench-key",
+                            )
+    if opts.memory:
+        files = request_files(Shape(largest), dbs[largest])
+        memory(opts, results, dbs[largest], files["voip"]["getUserDate"])
     import_rate(opts, results)
     OUT.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")

@@ -62,13 +62,15 @@ def tree(pid: int) -> list[int]:
     return pids
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process tree, in MB (sum of VmRSS)."""
+def rss_mb(pid: int, kind: str = "RssAnon") -> float:
+    """Resident memory of a process tree, in MB: its anonymous memory (the heap) by
+    default, since file pages of the memory-mapped database come and go with the OS
+    page cache; ``kind="VmRSS"`` for the total."""
     total = 0
     for one in tree(pid):
         try:
             for line in Path(f"/proc/{one}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{kind}:"):
                     total += int(line.split()[1])
         except OSError:
             pass
