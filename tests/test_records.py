@@ -163,3 +163,12 @@ def test_explicit_extension_list_replaces_pattern():
     matcher = ExtensionMatcher(explicit="100-199,sales")
     assert matcher.is_extension("137") and matcher.is_extension("sales")
     assert not matcher.is_extension("201") and not matcher.is_extension("1370")
+
+
+def test_choice_on_a_full_tie_does_not_depend_on_row_order():
+    first = cdr_row(
+        disposition="NO ANSWER", billsec=0, dst="0900000001", sequence=None, row_key="a"
+    )
+    second = cdr_row(disposition="NO ANSWER", billsec=0, dst="0900000002", sequence=3, row_key="b")
+    assert mapped(first, second)["137"].phone_number == "0900000001"
+    assert mapped(second, first)["137"].phone_number == "0900000001"

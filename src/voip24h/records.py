@@ -132,14 +132,23 @@ def records_for_call(
 ) -> list[CallRecord]:
     """Records of the rows sharing one uniqueid: at most one per (callId, user).
 
-    The row kept for a user is the best by disposition rank, then billsec (the
-    first such row on a tie); callDate is the earliest start of the user's rows.
+    The row kept for a user is the best by disposition rank, then billsec; further
+    ties go to the earliest start, lowest sequence, then row key, so the choice does
+    not depend on the order rows arrive in (each backend sorts NULLs differently).
+    callDate is the earliest start of the user's rows.
     """
-    chosen: dict[str, tuple[tuple[int, int], Mapping[str, Any], tuple[str, str, str, str]]] = {}
+    chosen: dict[str, tuple[tuple[Any, ...], Mapping[str, Any], tuple[str, str, str, str]]] = {}
     earliest: dict[str, datetime] = {}
     for row in rows:
         start = row_start(row)
-        key = (disposition_rank(_text(row, "disposition")), -_int(row, "billsec"))
+        sequence = row.get("sequence")
+        key = (
+            disposition_rank(_text(row, "disposition")),
+            -_int(row, "billsec"),
+            start,
+            -1 if sequence is None else int(sequence),
+            _text(row, "row_key"),
+        )
         for leg in legs(row, matcher):
             user = leg[0]
             if user not in earliest or start < earliest[user]:
