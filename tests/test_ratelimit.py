@@ -181,3 +181,18 @@ def test_remaining_counts_whole_units_exactly():
     assert (verdict.allowed, verdict.remaining) == (True, 9)
     verdict, _ = gcra(None, 1000.0, 60 / 7, 7, 1, "peek")
     assert verdict.remaining == 7
+
+
+def test_in_process_buckets_stay_bounded_under_a_flood_of_keys():
+    import asyncio
+
+    from voip24h.ratelimit import MemoryBuckets
+
+    buckets = MemoryBuckets(max_keys=100)
+
+    async def flood() -> None:
+        for n in range(1000):
+            await buckets.hit(f"af:198.51.{n // 256}.{n % 256}", 3.0, 20, 1, "force")
+
+    asyncio.run(flood())
+    assert len(buckets._tat) <= 100

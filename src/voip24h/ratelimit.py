@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 Mode = Literal["take", "peek", "force"]
 log = logging.getLogger("voip24h.ratelimit")
+RETRY_REDIS_AFTER = 1.0  # seconds of failing open without trying Redis after an error
 EPS = 1e-9  # 0.1-second intervals are not exact in binary: count 9 units as 9, not 8.999
 
 
@@ -62,6 +63,8 @@ class MemoryBuckets:
         if new_tat is not None:
             if len(self._tat) >= self._max_keys:
                 self._tat = {k: v for k, v in self._tat.items() if v > now}
+                if len(self._tat) >= self._max_keys:  # a flood of distinct keys: start over
+                    self._tat.clear()
             self._tat[key] = new_tat
         return verdict
 
@@ -114,24 +117,31 @@ class RedisBuckets:
         self._prefix = prefix
         self._on_error = on_error
         self._last_warning = 0.0
+        self._down_until = 0.0
 
     async def hit(
         self, key: str, interval: float, capacity: int, cost: int = 1, mode: Mode = "take"
     ) -> Verdict:
+        if time.monotonic() < self._down_until:
+            return self._allow(capacity)
         try:
             raw = await self._script(
                 keys=[self._prefix + key], args=[repr(interval), capacity, cost, mode]
             )
         except Exception as exc:  # redis errors, timeouts, connection refused
             now = time.monotonic()
+            self._down_until = now + RETRY_REDIS_AFTER  # don't pay the timeout every request
             if now - self._last_warning > 10:
                 self._last_warning = now
                 log.warning("rate limit store unavailable, allowing requests: %s", exc)
-            if self._on_error is not None:
-                self._on_error()
-            return Verdict(True, 0.0, capacity, 0.0)
+            return self._allow(capacity)
         allowed, retry_after, remaining, reset = (float(v) for v in raw)
         return Verdict(bool(allowed), retry_after, int(remaining), reset)
+
+    def _allow(self, capacity: int) -> Verdict:
+        if self._on_error is not None:
+            self._on_error()
+        return Verdict(True, 0.0, capacity, 0.0)
 
     async def close(self) -> None:
         await self._client.aclose()
