@@ -7,9 +7,10 @@ written once. See docs/mapping.md for the rules in plain words.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,8 +21,9 @@ INTERNAL, EXTERNAL = "INTERNAL", "EXTERNAL"
 INBOUND, OUTBOUND = "INBOUND", "OUTBOUND"
 
 _RANK = {"ANSWERED": 0, "BUSY": 1, "NO ANSWER": 2, "CONGESTION": 3, "CANCEL": 3, "FAILED": 4}
-_SUFFIX = re.compile(r"(.+)-[0-9a-fA-F]+", re.ASCII)
 _ANNOTATION = re.compile(r"<[^>]*>$")
+_HEX = "0123456789abcdefABCDEF"
+_CACHE_SIZE = 4096  # channels and names remembered by a matcher (bounded memory)
 
 
 def disposition_rank(disposition: str) -> int:
@@ -37,9 +39,16 @@ def endpoint_name(channel: str | None) -> str | None:
     if tech.lower() == "local":
         name = rest.split("@", 1)[0]
         return name or None
-    rest = _ANNOTATION.sub("", rest.split(";", 1)[0])
-    match = _SUFFIX.fullmatch(rest)
-    return (match.group(1) if match else rest) or None
+    if ";" in rest:
+        rest = rest.split(";", 1)[0]
+    if ">" in rest:
+        rest = _ANNOTATION.sub("", rest)
+    # `(.+)-[0-9a-fA-F]+` in full, without the regex: the suffix after the last "-"
+    # is all hex digits, and the name before it is non-empty and has no newline.
+    name, dash, suffix = rest.rpartition("-")
+    if dash and name and suffix and not suffix.strip(_HEX) and "\n" not in name:
+        return name
+    return rest or None
 
 
 class ExtensionMatcher:
@@ -48,6 +57,8 @@ class ExtensionMatcher:
     def __init__(self, pattern: str = "[0-9]{2,6}", explicit: str = ""):
         self._pattern = re.compile(pattern, re.ASCII)
         self._explicit: ExtensionSet | None = parse_extensions(explicit) if explicit else None
+        self._channels: dict[str | None, str | None] = {}
+        self._names: dict[str, bool] = {}
 
     def is_extension(self, name: str | None) -> bool:
         if not name:
@@ -57,8 +68,26 @@ class ExtensionMatcher:
         return self._pattern.fullmatch(name) is not None
 
     def of_channel(self, channel: str | None) -> str | None:
+        """The extension a channel belongs to, or None (remembered per channel text)."""
+        cache = self._channels
+        if channel in cache:
+            return cache[channel]
         name = endpoint_name(channel)
-        return name if self.is_extension(name) else None
+        found = name if self.is_extension(name) else None
+        if len(cache) >= _CACHE_SIZE:
+            cache.clear()
+        cache[channel] = found
+        return found
+
+    def _is_extension_cached(self, name: str) -> bool:
+        cache = self._names
+        found = cache.get(name)
+        if found is None:
+            found = self.is_extension(name)
+            if len(cache) >= _CACHE_SIZE:
+                cache.clear()
+            cache[name] = found
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,20 +140,64 @@ def _int(row: Mapping[str, Any], key: str) -> int:
 
 def legs(row: Mapping[str, Any], matcher: ExtensionMatcher) -> list[tuple[str, str, str, str]]:
     """(user, phoneNumber, callType, direction) for each record one CDR row yields."""
-    a = matcher.of_channel(_text(row, "channel"))
-    if a is None and "cnum" in row and matcher.is_extension(_text(row, "cnum")):
-        a = _text(row, "cnum")
-    dstchannel = _text(row, "dstchannel")
+    return _legs(row, row.get, matcher)
+
+
+def _legs(
+    row: Mapping[str, Any], get: Callable[[str], Any], matcher: ExtensionMatcher
+) -> list[tuple[str, str, str, str]]:
+    a = matcher.of_channel(_str(get("channel")))
+    if a is None and "cnum" in row:
+        cnum = _str(get("cnum"))
+        if cnum and matcher._is_extension_cached(cnum):
+            a = cnum
+    dstchannel = _str(get("dstchannel"))
     b = matcher.of_channel(dstchannel)
-    if b is None and not dstchannel and matcher.is_extension(_text(row, "dst")):
-        b = _text(row, "dst")
+    if b is None and not dstchannel:
+        dst = _str(get("dst"))
+        if dst and matcher._is_extension_cached(dst):
+            b = dst
     if a and b:
         return [(a, b, INTERNAL, INTERNAL)] + ([(b, a, INTERNAL, INTERNAL)] if b != a else [])
     if a:
-        return [(a, _text(row, "dst"), EXTERNAL, OUTBOUND)]
+        return [(a, _str(get("dst")), EXTERNAL, OUTBOUND)]
     if b:
-        return [(b, _text(row, "src"), EXTERNAL, INBOUND)]
+        return [(b, _str(get("src")), EXTERNAL, INBOUND)]
     return []
+
+
+def _str(value: Any) -> str:
+    """``_text`` of a value already read from the row."""
+    if type(value) is str:
+        return value
+    return "" if value is None else str(value)
+
+
+def _number(value: Any) -> int:
+    """``_int`` of a value already read from the row."""
+    if type(value) is int:
+        return value
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _start(get: Callable[[str], Any]) -> datetime:
+    """``row_start`` through the row's ``get``."""
+    value = get("calldate")
+    if value is None or value == "":
+        value = get("start")
+    if type(value) is datetime and value.tzinfo is None:
+        return value
+    return as_datetime(value)
+
+
+def _call_date(start: datetime) -> str:
+    """``start.strftime(CALL_DATE_FORMAT)``; isoformat gives the same text faster."""
+    if start.tzinfo is None and start.year >= 1000:
+        return start.isoformat(" ", "seconds")
+    return start.strftime(CALL_DATE_FORMAT)
 
 
 def records_for_call(
@@ -137,19 +210,26 @@ def records_for_call(
     not depend on the order rows arrive in (each backend sorts NULLs differently).
     callDate is the earliest start of the user's rows.
     """
+    # The import's hot path: each field is read once per row (``_str``/``_number`` are
+    # ``_text``/``_int`` of a value already read), channels are resolved through the
+    # matcher's cache.
     chosen: dict[str, tuple[tuple[Any, ...], Mapping[str, Any], tuple[str, str, str, str]]] = {}
     earliest: dict[str, datetime] = {}
+    rank_of = _RANK.get
     for row in rows:
-        start = row_start(row)
-        sequence = row.get("sequence")
+        get = row.get
+        start = _start(get)
+        sequence = get("sequence")
+        disposition = _str(get("disposition"))
+        rank = rank_of(disposition)
         key = (
-            disposition_rank(_text(row, "disposition")),
-            -_int(row, "billsec"),
+            disposition_rank(disposition) if rank is None else rank,
+            -_number(get("billsec")),
             start,
             -1 if sequence is None else int(sequence),
-            _text(row, "row_key"),
+            _str(get("row_key")),
         )
-        for leg in legs(row, matcher):
+        for leg in _legs(row, get, matcher):
             user = leg[0]
             if user not in earliest or start < earliest[user]:
                 earliest[user] = start
@@ -158,26 +238,30 @@ def records_for_call(
     records = []
     for user, (_, row, (_, phone, call_type, direction)) in chosen.items():
         start = earliest[user]
+        get = row.get
         records.append(
             CallRecord(
-                callid=_text(row, "uniqueid"),
-                user=user,
-                user_num=canonical_number(user),
-                accountcode=_text(row, "accountcode"),
-                call_ts=to_epoch(start, zone),
-                call_date=start.strftime(CALL_DATE_FORMAT),
-                phone_number=phone,
-                call_type=call_type,
-                call_status=_text(row, "disposition"),
-                direction=direction,
-                duration=_int(row, "duration"),
-                billsec=_int(row, "billsec"),
-                did=_text(row, "did"),
-                linkedid=_text(row, "linkedid"),
-                recordingfile=_text(row, "recordingfile"),
+                _str(get("uniqueid")),
+                user,
+                _user_number(user),
+                _str(get("accountcode")),
+                to_epoch(start, zone),
+                _call_date(start),
+                phone,
+                call_type,
+                _str(get("disposition")),
+                direction,
+                _number(get("duration")),
+                _number(get("billsec")),
+                _str(get("did")),
+                _str(get("linkedid")),
+                _str(get("recordingfile")),
             )
         )
     return records
+
+
+_user_number = lru_cache(maxsize=_CACHE_SIZE)(canonical_number)
 
 
 def group_by_uniqueid(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
