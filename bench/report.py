@@ -197,7 +197,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
         ax.set_xticks([k + 0.4 - width / 2 for k in range(len(KINDS))], KINDS)
         ax.set_title(f"{title}, {label(smallest)} rows")
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=6, ncol=3, loc="upper right", framealpha=0.9)
     ax = axes[2]
     for system in ("voip24h-sqlite", "lean-sqlite", "voip24h-postgresql", "voip24h-mysql"):
         for kind in KINDS:
