@@ -34,9 +34,7 @@ def many_calls(load: Callable[..., Any]) -> None:
 
 
 def _body(client: Any, secret: str, data: dict[str, Any]) -> Any:
-    return client.post(
-        API, json={"requestType": "getDate", "partnerSecret": secret, "data": data}
-    )
+    return client.post(API, json={"requestType": "getDate", "partnerSecret": secret, "data": data})
 
 
 WINDOW = {"fromDate": "29/07/2018", "toDate": "29/07/2018"}
