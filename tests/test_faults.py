@@ -272,10 +272,11 @@ def test_database_fault_under_concurrent_requests(
     assert after and all(kind == "ok" for _, _, kind in after), after
     slowest = max(elapsed for _, elapsed, _ in results)
     worst = sorted(results, key=lambda r: -r[1])[:3]
-    # The server answers within the time limit (plus rendering); the client, sharing
-    # this process's event loop with server and proxy, sees a little more.
-    assert max(server_side.latencies) < timeout * 1000 + 300, max(server_side.latencies)
-    assert slowest < timeout + 1.5, f"slowest requests (start, seconds, kind): {worst}"
+    # The server answers within the time limit plus parsing and rendering (and, on a
+    # busy test machine, event-loop lag: server, proxy and 12 clients share this loop);
+    # the client sees a little more. A hang would be seconds past the restore.
+    assert max(server_side.latencies) < timeout * 1000 + 750, max(server_side.latencies)
+    assert slowest < timeout + 2.0, f"slowest requests (start, seconds, kind): {worst}"
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
