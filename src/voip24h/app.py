@@ -46,7 +46,10 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
         mapped = errors.NotFound()
     elif exc.status_code == 405:
         # Keep Starlette's Allow header (RFC 9110 requires it on a 405).
-        mapped = errors.MethodNotAllowed(headers=dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        allowed = headers.get("Allow") or headers.get("allow")
+        message = f"Use {allowed} for this endpoint." if allowed else None
+        mapped = errors.MethodNotAllowed(message, headers=headers)
     else:
         mapped = errors.InvalidRequest(str(exc.detail))
         mapped.status = exc.status_code  # type: ignore[misc]

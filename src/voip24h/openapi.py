@@ -104,7 +104,8 @@ def request_structs() -> list[type]:
         structs.append(
             msgspec.defstruct(
                 title,
-                [("partnerSecret", str), ("data", data_type)],
+                # Optional: the secret may come as "Authorization: Bearer" instead.
+                [("data", data_type), ("partnerSecret", str | msgspec.UnsetType, msgspec.UNSET)],
                 tag_field="requestType",
                 tag=name,
                 kw_only=True,
@@ -157,6 +158,7 @@ def document() -> dict[str, Any]:
                 "the opt-in fields) gets exactly the seed's answer. `format` csv/ndjson "
                 "streams every match instead of the JSON envelope."
             ),
+            "security": [{"bearerAuth": []}, {}],
             "requestBody": {
                 "required": True,
                 "content": {"application/json": {"schema": request_schema}},
@@ -221,5 +223,14 @@ def document() -> dict[str, Any]:
             protocol.PATH: partner_api,
             RECORDINGS_PREFIX + "{token}": recording,
         },
-        "components": {"schemas": components},
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The partner secret; seed clients send it as partnerSecret.",
+                }
+            },
+        },
     }

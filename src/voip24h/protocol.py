@@ -239,7 +239,7 @@ def _validation_error(message: str) -> errors.ApiError:
         return errors.MissingField(f"data.{match.group(1)} is required.")
     if match := _UNKNOWN.match(message):
         return errors.UnknownField(
-            f"data.{_short(match.group(1))} is not a field of this request type."
+            f"data.{match.group(1)[:40]} is not a field of this request type."
         )
     if match := _AT.match(message):
         expected, got, field = match.groups()
