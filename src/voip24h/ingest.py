@@ -10,7 +10,9 @@ the import runs again.
 from __future__ import annotations
 
 import gzip
+import multiprocessing
 import os
+import signal
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -19,13 +21,14 @@ from zoneinfo import ZoneInfo
 
 from voip24h.csvstream import RawRecord, RecordSplitter
 from voip24h.importer import Layout, LayoutError, RowParser, layout_from_counts, split_fields
-from voip24h.loader import Loader, LoadStats, batched
+from voip24h.loader import Loader, LoadStats, Prepared, batched
 from voip24h.rejects import RejectsWriter
 
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK_BYTES = 1 << 20
 SNIFF_RECORDS = 50
 READ_ERRORS = (OSError, EOFError, zlib.error)
+PIPELINE_MIN_BYTES = 1 << 20  # smaller files are parsed in-process (no worker to start)
 
 
 class ReadError(RuntimeError):
@@ -179,8 +182,12 @@ class FileImporter:
         rejects: RejectsWriter | None = None,
         batch_size: int = 5000,
         progress: Progress | None = None,
+        pipeline: bool | None = None,
     ):
+        """``pipeline``: parse in a worker process while this one writes (None: for
+        files of at least PIPELINE_MIN_BYTES, where ``fork`` is available)."""
         self.loader = loader
+        self.pipeline = pipeline
         self.zone = zone
         self.usegmtime = usegmtime
         self.delimiter = delimiter
@@ -206,13 +213,20 @@ class FileImporter:
                 splitter = RecordSplitter(len(plan.columns), delimiter=self.delimiter)
                 self._error = None
                 try:
-                    rows = self._rows(plan.path, records(source, splitter), parser)
-                    for batch in batched(rows, self.batch_size):
-                        stats.add(self.loader.load_batch(batch))
+                    if self._pipelined(source):
+                        batches = self._worker_batches(plan)
+                    else:
+                        rows = self._rows(plan.path, records(source, splitter), parser)
+                        batches = (
+                            (batch, None, source.position)
+                            for batch in batched(rows, self.batch_size)
+                        )
+                    for batch, prepared, position in batches:
+                        stats.add(self.loader.load_batch(batch, prepared))
                         if self.progress:
                             rows_done = summary.rows + stats.inserted + stats.duplicates
                             rows_done += self.rejects.count - before
-                            self.progress(done_bytes + source.position(), rows_done)
+                            self.progress(done_bytes + position(), rows_done)
                 finally:
                     self.rejects.flush()
                 summary.error = self._error
@@ -240,6 +254,54 @@ class FileImporter:
             summary.rejects_file = str(self.rejects.path)
         return summary
 
+    def _pipelined(self, source: Source) -> bool:
+        if "fork" not in multiprocessing.get_all_start_methods():
+            return False
+        if self.pipeline is None:
+            return source.size >= PIPELINE_MIN_BYTES
+        return self.pipeline
+
+    def _worker_batches(
+        self, plan: Plan
+    ) -> Iterator[tuple[list[dict[str, Any]], Prepared | None, Callable[[], int]]]:
+        """Batches parsed by a worker process; its rejects are written here, in order.
+
+        The worker also builds the records of the batch's calls (``prepare_records``),
+        which the loader uses for calls with no rows from earlier batches. It sends
+        through a pipe, which blocks it until this process takes the batch: it is at
+        most one batch ahead, so memory stays flat. Every write and commit is still
+        made here, batch by batch, as without a worker.
+        """
+        context = multiprocessing.get_context("fork")
+        receiver, sender = context.Pipe(duplex=False)
+        job: tuple[Any, ...] = (plan.path, plan.columns, self.zone, self.usegmtime)
+        job += (self.delimiter, self.batch_size, self.loader.prepare_records)
+        worker = context.Process(target=_parse_worker, args=(job, receiver, sender), daemon=True)
+        worker.start()
+        sender.close()  # so a worker that dies is an EOF here
+        try:
+            while True:
+                try:
+                    kind, *message = receiver.recv()
+                except EOFError:
+                    worker.join()
+                    kind, message = "fail", [f"exited with code {worker.exitcode}"]
+                if kind == "fail":
+                    raise RuntimeError(f"{plan.path}: the parsing worker failed: {message[0]}")
+                if kind == "end":
+                    self._error = message[0]
+                    return
+                rows, prepared, rejected, position = message
+                for line, reason, raw in rejected:
+                    self.rejects.write(plan.path, line, reason, raw)
+                if rows:
+                    yield rows, prepared, _constant(position)
+        finally:
+            receiver.close()
+            if worker.is_alive():
+                worker.terminate()
+            worker.join()
+
     def _rows(
         self, path: str, raw: Iterator[RawRecord], parser: RowParser
     ) -> Iterator[dict[str, Any]]:
@@ -254,3 +316,46 @@ class FileImporter:
                     yield parsed.row
         except ReadError as exc:
             self._error = str(exc)
+
+
+def _constant(value: int) -> Callable[[], int]:
+    return lambda: value
+
+
+def _parse_worker(job: tuple[Any, ...], receiver: Any, sender: Any) -> None:
+    """Worker process: parse one file into batches of rows and rejects, sent in order.
+
+    Messages: ("batch", rows, their records, rejects, file position), then ("end", read error or
+    None), or ("fail", why). It never touches the database. If the importing process
+    dies, the pipe has no reader left and the worker's next send ends it.
+    """
+    receiver.close()
+    path, columns, zone, usegmtime, delimiter, batch_size, prepare = job
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the importing process's to handle
+    try:
+        with Source(path) as source:
+            parser = RowParser(columns, zone, usegmtime, delimiter)
+            splitter = RecordSplitter(len(columns), delimiter=delimiter)
+            rows: list[dict[str, Any]] = []
+            rejected: list[tuple[int, str, bytes]] = []
+            error = None
+            try:
+                for record in records(source, splitter):
+                    parsed = parser.parse(record)
+                    if parsed.row is None:
+                        rejected.append((parsed.line, parsed.error or "rejected", parsed.raw))
+                        continue
+                    rows.append(parsed.row)
+                    if len(rows) >= batch_size:
+                        sender.send(("batch", rows, prepare(rows), rejected, source.position()))
+                        rows, rejected = [], []
+            except ReadError as exc:
+                error = str(exc)
+            sender.send(("batch", rows, prepare(rows), rejected, source.position()))
+            sender.send(("end", error))
+    except BrokenPipeError:
+        os._exit(1)  # the importing process is gone
+    except Exception as exc:
+        sender.send(("fail", f"{type(exc).__name__}: {exc}"))
+    finally:
+        sender.close()

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from itertools import islice
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,9 +17,11 @@ from voip24h.db import migrate
 from voip24h.db.queries import cdr as cdr_queries
 from voip24h.db.queries import meta as meta_queries
 from voip24h.db.queries import records as record_queries
-from voip24h.records import ExtensionMatcher, group_by_uniqueid, records_for_call
+from voip24h.records import CallRecord, ExtensionMatcher, group_by_uniqueid, records_for_call
 
 INDEX_KEY = "records_built_with"
+# Records of a batch's calls by uniqueid, each as CallRecord's field values in order.
+Prepared = dict[str, list[tuple[Any, ...]]]
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -73,12 +76,37 @@ class Loader:
                     "run `voip24h db reindex`"
                 )
 
-    def load_batch(self, rows: list[dict[str, Any]]) -> LoadStats:
-        """Insert one batch and rebuild the records of its calls, in one transaction."""
-        with self.engine.begin() as conn:
-            return self.load_batch_in(conn, rows)
+    def load_batch(self, rows: list[dict[str, Any]], prepared: Prepared | None = None) -> LoadStats:
+        """Insert one batch and rebuild the records of its calls, in one transaction.
 
-    def load_batch_in(self, conn: Connection, rows: list[dict[str, Any]]) -> LoadStats:
+        ``prepared``: ``prepare_records(rows)``, computed beforehand (by the import's
+        parsing worker); used for the calls that have no rows from earlier batches.
+        """
+        with self.engine.begin() as conn:
+            return self.load_batch_in(conn, rows, prepared)
+
+    def prepare_records(self, rows: list[dict[str, Any]]) -> Prepared:
+        """The records of each call of a batch, from the batch's rows alone, as tuples.
+
+        Exactly what ``load_batch`` builds for a call none of whose rows were loaded
+        before: the batch's rows of that call (duplicate row keys dropped, the first
+        kept), in mapping order.
+        """
+        unique: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            unique.setdefault(row["row_key"], row)
+        ordered: list[dict[str, Any]] = sorted(unique.values(), key=_mapping_order)
+        groups = group_by_uniqueid(ordered)
+        return {
+            uniqueid: [
+                _record_values(rec) for rec in records_for_call(rows, self.matcher, self.zone)
+            ]
+            for uniqueid, rows in groups.items()
+        }
+
+    def load_batch_in(
+        self, conn: Connection, rows: list[dict[str, Any]], prepared: Prepared | None = None
+    ) -> LoadStats:
         """Insert one batch and rebuild its calls' records on ``conn`` (the caller commits)."""
         uniqueids = list(dict.fromkeys(row["uniqueid"] for row in rows))
         # Calls with rows from earlier batches are read back; the others are all in `new`.
@@ -88,27 +116,35 @@ class Loader:
         if new:
             touched = list(dict.fromkeys(row["uniqueid"] for row in new))
             fresh = [row for row in new if row["uniqueid"] not in known]
-            stats.records = self.rebuild_calls(conn, touched, fresh)
+            stats.records = self.rebuild_calls(conn, touched, fresh, prepared)
         return stats
 
     def rebuild_calls(
-        self, conn: Connection, uniqueids: list[str], fresh: list[dict[str, Any]] | None = None
+        self,
+        conn: Connection,
+        uniqueids: list[str],
+        fresh: list[dict[str, Any]] | None = None,
+        prepared: Prepared | None = None,
     ) -> int:
         """Replace the records of ``uniqueids``; ``fresh`` rows are all their calls have.
 
         Rows of calls not covered by ``fresh`` are read from the table, in mapping order.
+        ``prepared`` (``prepare_records`` of the batch) gives the fresh calls' records.
         """
         fresh = fresh or []
         in_memory = {row["uniqueid"] for row in fresh}
         stored = [u for u in uniqueids if u not in in_memory]
         rows = cdr_queries.rows_of_calls(conn, stored) if stored else []
-        rows += sorted(fresh, key=_mapping_order)  # stable: insertion (id) order on ties
+        if prepared is None:
+            rows += sorted(fresh, key=_mapping_order)  # stable: insertion (id) order on ties
         groups = group_by_uniqueid(rows)
         records = [
             rec
             for rows in groups.values()
             for rec in records_for_call(rows, self.matcher, self.zone)
         ]
+        if prepared is not None:  # in the order the sorted fresh rows give
+            records += [CallRecord(*v) for u in sorted(in_memory) for v in prepared[u]]
         return record_queries.replace_records(conn, uniqueids, records)
 
     def load(
@@ -167,6 +203,9 @@ def _mapping_order(row: dict[str, Any]) -> tuple[Any, ...]:
     """The order rows_of_calls reads rows in: uniqueid, calldate, sequence (NULL first)."""
     sequence = row.get("sequence")
     return (row["uniqueid"], row["calldate"], sequence is not None, sequence or 0)
+
+
+_record_values = attrgetter(*CallRecord.__dataclass_fields__)
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
