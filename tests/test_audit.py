@@ -8,12 +8,13 @@ import json
 import time
 from datetime import timedelta
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import insert, select
 
 from tests.builders import cdr_row
 from tests.conftest import API
-from voip24h.audit import AuditWriter
+from voip24h.audit import AuditWriter, audit_engine, audit_url
 from voip24h.cli import cli
 from voip24h.db.schema import audit_log
 from voip24h.observability import Metrics, RequestInfo
@@ -24,6 +25,14 @@ def flush(client):
     client.portal.call(client.app.state.voip24h.audit.flush)
 
 
+@pytest.fixture
+def audit_db(settings):
+    """The audit trail's database: for SQLite a sibling file of the main one."""
+    engine = audit_engine(settings)
+    yield engine
+    engine.dispose()
+
+
 def audit_rows(engine):
     with engine.connect() as conn:
         return [
@@ -31,7 +40,7 @@ def audit_rows(engine):
         ]
 
 
-def test_every_partner_request_is_recorded(engine, load, add_partner, client):
+def test_every_partner_request_is_recorded(audit_db, load, add_partner, client):
     load(cdr_row(uniqueid="a.1"), cdr_row(uniqueid="a.2"))
     secret = add_partner("acme-crm")
     ok = client.post(
@@ -44,7 +53,7 @@ def test_every_partner_request_is_recorded(engine, load, add_partner, client):
     client.get("/healthz")  # ops endpoints are not partner requests
     assert [r.status_code for r in (ok, bad, junk)] == [200, 401, 400]
     flush(client)
-    first, second, third = audit_rows(engine)
+    first, second, third = audit_rows(audit_db)
     assert first["request_id"] == "req-42"
     assert (first["partner"], first["request_type"], first["status"]) == (
         "acme-crm",
@@ -62,7 +71,7 @@ def test_every_partner_request_is_recorded(engine, load, add_partner, client):
     assert (third["request_type"], third["error_code"]) == (None, "invalid_json")
 
 
-def test_audit_cli_lists_filters_and_prunes(engine, settings, add_partner, client):
+def test_audit_cli_lists_filters_and_prunes(audit_db, settings, add_partner, client):
     secret = add_partner("acme-crm")
     for user in ("137", "138"):
         client.post(
@@ -71,7 +80,7 @@ def test_audit_cli_lists_filters_and_prunes(engine, settings, add_partner, clien
     client.post(API, json={"requestType": "getUser", "partnerSecret": "wrong-wrong-wrong"})
     flush(client)
     old = utcnow() - timedelta(days=400)
-    with engine.begin() as conn:
+    with audit_db.begin() as conn:
         conn.execute(
             insert(audit_log).values(
                 at=old,
@@ -99,7 +108,7 @@ def test_audit_cli_lists_filters_and_prunes(engine, settings, add_partner, clien
     assert everything.output.count("acme-crm") == 3 and "wrong-wrong-wrong" not in everything.output
     pruned = runner.invoke(cli, ["audit", "prune", "--json", *db])  # default: 90 days
     assert json.loads(pruned.output)["deleted"] == 1
-    assert {r["request_id"] for r in audit_rows(engine)} == {
+    assert {r["request_id"] for r in audit_rows(audit_db)} == {
         i["request_id"] for i in items + failed
     }
 
@@ -147,3 +156,45 @@ def test_server_prunes_rows_past_retention(engine, settings):
 
     asyncio.run(run())
     assert [r["request_id"] for r in audit_rows(engine)] == ["new"]
+
+
+def test_sqlite_audit_is_written_beside_the_database_not_into_it(
+    backend, engine, settings, add_partner, client
+):
+    """Writes to the file the server reads slow its readers down, so a SQLite
+    database's audit trail goes to FILE-audit.db; servers keep it in the database."""
+    secret = add_partner("acme-crm")
+    client.post(
+        API, json={"requestType": "getUser", "partnerSecret": secret, "data": {"user": "1"}}
+    )
+    flush(client)
+    if backend == "sqlite":
+        assert audit_url(settings) == settings.database_url.replace(
+            "voip24h.db", "voip24h-audit.db"
+        )
+        assert audit_rows(engine) == []
+    else:
+        assert audit_url(settings) == settings.database_url
+    with audit_engine(settings).connect() as conn:
+        assert [r.partner for r in conn.execute(select(audit_log))] == ["acme-crm"]
+    listed = CliRunner().invoke(cli, ["audit", "list", "--json", "--db", settings.database_url])
+    assert [i["partner"] for i in json.loads(listed.output)] == ["acme-crm"]
+
+
+def test_audit_database_url_setting_chooses_where_rows_go(
+    tmp_path, settings, add_partner, make_client
+):
+    elsewhere = f"sqlite:///{tmp_path / 'trail.db'}"
+    secret = add_partner("acme-crm")
+    client = make_client(audit_database_url=elsewhere)
+    client.post(
+        API, json={"requestType": "getUser", "partnerSecret": secret, "data": {"user": "1"}}
+    )
+    flush(client)
+    assert audit_url(settings.replace(audit_database_url=elsewhere)) == elsewhere
+    listed = CliRunner().invoke(
+        cli,
+        ["audit", "list", "--json", "--db", settings.database_url],
+        env={"VOIP24H_AUDIT_DATABASE_URL": elsewhere},
+    )
+    assert [i["partner"] for i in json.loads(listed.output)] == ["acme-crm"]

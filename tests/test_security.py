@@ -16,6 +16,7 @@ from tests.builders import cdr_row
 from tests.conftest import API
 from voip24h import partner_admin
 from voip24h.app import create_app
+from voip24h.audit import audit_engine
 from voip24h.db.schema import audit_log, partner_secrets
 from voip24h.service import utcnow
 
@@ -172,7 +173,9 @@ def test_date_range_and_row_count_are_bounded(load, add_partner, make_client):
     assert many.status_code == 400 and many.json()["errorCode"] == "result_too_large"
 
 
-def test_secrets_never_reach_logs_errors_or_audit(engine, load, add_partner, make_client, caplog):
+def test_secrets_never_reach_logs_errors_or_audit(
+    settings, load, add_partner, make_client, caplog
+):
     load(cdr_row(uniqueid="l.1"))
     secret = add_partner("acme-crm", secret="S3cr3t-Never-Logged-0123456789")
     wrong = "Wr0ng-Never-Logged-0123456789"
@@ -193,8 +196,10 @@ def test_secrets_never_reach_logs_errors_or_audit(engine, load, add_partner, mak
     ]
     app_state = client.app.state.voip24h
     client.portal.call(app_state.audit.flush)
-    with engine.connect() as conn:
+    trail = audit_engine(settings)  # for SQLite a file beside the database
+    with trail.connect() as conn:
         audit_rows = [dict(r) for r in conn.execute(select(audit_log)).mappings()]
+    trail.dispose()
     assert len(audit_rows) == len(responses)
     assert {r["partner"] for r in audit_rows} >= {"acme-crm"}
     for secret_text in (secret, wrong):

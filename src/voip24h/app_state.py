@@ -37,9 +37,7 @@ class State:
         )
         self.guard = Guard(self.settings, self.partners, buckets, self.metrics)
         if self.settings.audit_enabled:
-            self.audit = AuditWriter(
-                self.settings.database_url, self.settings.audit_retention_days, self.metrics
-            )
+            self.audit = AuditWriter.for_settings(self.settings, self.metrics)
 
     @classmethod
     def build(cls, settings: Settings, reader: Reader) -> State:

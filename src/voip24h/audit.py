@@ -5,6 +5,9 @@ every ``FLUSH_SECONDS`` (or sooner when a batch fills) with one multi-row INSERT
 a worker thread, so the request path never waits for the audit table. If the
 database is down, entries wait (up to ``MAX_PENDING``) and the rest are dropped and
 counted in ``voip24h_audit_dropped_total``. Old rows are pruned hourly.
+
+Where the rows go is ``audit_url(settings)``: with SQLite, a sibling file by default,
+because every write to the file the server reads slows its readers down.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import contextlib
 import logging
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import Engine
 
-from voip24h.db.engine import make_engine
+from voip24h.config import Settings
+from voip24h.db.engine import backend_of, make_engine, parse_url, sqlite_path
 from voip24h.db.queries import audit as audit_queries
 from voip24h.observability import Metrics, RequestInfo
 
@@ -29,6 +34,32 @@ BATCH = 500
 MAX_PENDING = 20_000
 PRUNE_EVERY = 3600.0
 PARAMS_CHARS = 1000
+
+
+def audit_url(settings: Settings) -> str:
+    """The database of the audit trail: ``audit_database_url`` when set; for a SQLite
+    ``FILE.db`` the sibling ``FILE-audit.db``; otherwise the main database."""
+    if settings.audit_database_url:
+        return settings.audit_database_url
+    url = settings.database_url
+    if backend_of(url) == "sqlite":
+        path = sqlite_path(url)
+        if path != ":memory:" and not path.startswith("file:"):
+            file = Path(path)
+            sibling = file.with_name(f"{file.stem}-audit{file.suffix}")
+            return parse_url(url).set(database=str(sibling)).render_as_string(hide_password=False)
+    return url
+
+
+def audit_engine(settings: Settings, **options: Any) -> Engine:
+    """An engine on the audit database, with the audit table created there if it is
+    not the main database (which gets it from the migrations)."""
+    url = audit_url(settings)
+    engine = make_engine(url, **options)
+    if url != settings.database_url:
+        with engine.begin() as conn:
+            audit_queries.create_table(conn)
+    return engine
 
 
 def audit_params(data: Any) -> str:
@@ -58,8 +89,12 @@ def audit_row(info: RequestInfo) -> dict[str, Any]:
 class AuditWriter:
     """Queues audit rows and writes them in the background."""
 
-    def __init__(self, database_url: str, retention_days: int, metrics: Metrics):
+    def __init__(
+        self, database_url: str, retention_days: int, metrics: Metrics, *, own_table: bool = False
+    ):
+        """``own_table``: the database is not the migrated main one; create the table."""
         self._url = database_url
+        self._own_table = own_table
         self._retention = timedelta(days=retention_days)
         self._metrics = metrics
         self._pending: list[dict[str, Any]] = []
@@ -123,6 +158,14 @@ class AuditWriter:
             return False
         return True
 
+    @classmethod
+    def for_settings(cls, settings: Settings, metrics: Metrics) -> AuditWriter:
+        """The writer for the configured audit database (see ``audit_url``)."""
+        url = audit_url(settings)
+        return cls(
+            url, settings.audit_retention_days, metrics, own_table=url != settings.database_url
+        )
+
     def _get_engine(self) -> Engine:
         if self._engine is None:
             options: dict[str, Any] = {}
@@ -133,7 +176,15 @@ class AuditWriter:
                     "pool_timeout": 5,
                     "connect_args": {"connect_timeout": 5},
                 }
-            self._engine = make_engine(self._url, **options)
+            engine = make_engine(self._url, **options)
+            if self._own_table:
+                try:
+                    with engine.begin() as conn:
+                        audit_queries.create_table(conn)
+                except Exception:
+                    engine.dispose()
+                    raise
+            self._engine = engine
         return self._engine
 
     def _insert(self, batch: list[dict[str, Any]]) -> None:

@@ -6,15 +6,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import click
+from sqlalchemy import Engine
 
+from voip24h.audit import audit_engine
 from voip24h.cli_common import (
     database_errors,
     db_option,
     emit_json,
-    engine_for,
     json_option,
     settings_from,
 )
+from voip24h.config import Settings
+from voip24h.db.engine import DatabaseUrlError
 from voip24h.db.queries import audit as audit_queries
 from voip24h.partners import parse_duration
 from voip24h.service import utcnow
@@ -63,7 +66,7 @@ def list_cmd(
 ) -> None:
     """Show audit entries, newest first."""
     settings = settings_from(ctx, database_url=database_url)
-    with engine_for(settings).connect() as conn:
+    with _engine(settings).connect() as conn:
         rows = audit_queries.find(
             conn,
             since=_since(since),
@@ -113,12 +116,20 @@ def prune_cmd(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--older-than") from None
     before = utcnow() - age
-    with engine_for(settings).begin() as conn:
+    with _engine(settings).begin() as conn:
         removed = audit_queries.prune(conn, before)
     if as_json:
         emit_json({"deleted": removed, "before": before.isoformat() + "Z"})
     else:
         click.echo(f"deleted {removed:,} audit entries older than {before.isoformat()}Z")
+
+
+def _engine(settings: Settings) -> Engine:
+    """The audit trail's database (see ``audit_database_url``)."""
+    try:
+        return audit_engine(settings)
+    except DatabaseUrlError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,12 @@ from sqlalchemy import Connection, delete, insert, select
 from voip24h.db.schema import audit_log as a
 
 
+def create_table(conn: Connection) -> None:
+    """Create the table and its indexes where missing: for an audit database of its
+    own (the main database gets them from the migrations), same definition."""
+    a.create(conn, checkfirst=True)
+
+
 def insert_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Write a batch of audit rows in one statement."""
     if rows:
