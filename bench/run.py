@@ -85,12 +85,17 @@ def sqlite_dataset(shape: Shape, opts: Options, results: Results) -> Path:
 
 
 def add_partners(url: str, shape: Shape) -> None:
-    """Bench partners (one per partner tenant, plus an unscoped one) with fixed secrets."""
+    """Bench partners (one per partner tenant, plus an unscoped one) with fixed secrets.
+
+    A cached dataset is first brought to the current schema (new migrations add indexes).
+    """
     from voip24h import partner_admin
+    from voip24h.db import migrate
     from voip24h.db.engine import make_engine
 
     engine = make_engine(url)
     try:
+        migrate.upgrade(engine)
         wanted = [
             (f"bench-{shape.tenant(t)}", [shape.tenant(t)]) for t in workload.partner_tenants(shape)
         ]
