@@ -6,6 +6,8 @@ rejects and summaries, on every backend; a killed import leaves no worker behind
 
 from __future__ import annotations
 
+import random
+import re
 import signal
 import subprocess
 import time
@@ -20,6 +22,7 @@ from voip24h import ingest
 from voip24h.db.schema import call_records, cdr
 from voip24h.ingest import FileImporter, plan_files
 from voip24h.loader import Loader
+from voip24h.records import endpoint_name
 from voip24h.rejects import RejectsWriter, read_rejects
 
 COLUMNS = layout_columns(True, True, True)
@@ -130,3 +133,27 @@ def _running(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _endpoint_name_by_regex(channel: str | None) -> str | None:
+    """endpoint_name as first written (regexes only): the faster one must agree with it."""
+    if not channel or "/" not in channel:
+        return None
+    tech, _, rest = channel.partition("/")
+    if tech.lower() == "local":
+        return rest.split("@", 1)[0] or None
+    rest = re.sub(r"<[^>]*>$", "", rest.split(";", 1)[0])
+    match = re.fullmatch(r"(.+)-[0-9a-fA-F]+", rest, re.ASCII)
+    return (match.group(1) if match else rest) or None
+
+
+def test_endpoint_name_agrees_with_its_regex_definition():
+    pieces = ["PJSIP", "SIP", "Local", "/", "-", "--", "101", "trunk", "0000a1f", "xyz", "G"]
+    pieces += [";1", ";", "<ZOMBIE>", "<x>", ">", "@ctx", "\n", "é", "", "DAHDI", "1-2"]
+    rng = random.Random(3)
+    channels: list[str | None] = [None, "", "/", "PJSIP/", "PJSIP/-", "PJSIP/a-\n"]
+    channels += [
+        "".join(rng.choice(pieces) for _ in range(rng.randint(1, 7))) for _ in range(20000)
+    ]
+    for channel in channels:
+        assert endpoint_name(channel) == _endpoint_name_by_regex(channel), channel
