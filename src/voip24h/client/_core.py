@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import orjson
 
-from voip24h.client.errors import ApiError, ProtocolError, error_class
+from voip24h.client.errors import ApiError, ProtocolError, Timeout, TransportError, error_class
 from voip24h.client.models import DEFAULT_ZONE, CallRecord, Page, StatsEntry, wire_date
 
 PATH = "/api/v1/partner/voip24h"
@@ -176,6 +176,29 @@ def paged(data: Mapping[str, Any], page_size: int, cursor: str | None) -> dict[s
 
 def user_data(user: str | int, options: Mapping[str, Any]) -> dict[str, Any]:
     return {"user": str(user), **options}
+
+
+def next_attempt(
+    exc: Exception,
+    request: Request,
+    url: str,
+    retry: RetryPolicy,
+    attempt: int,
+    rng: random.Random,
+) -> tuple[float, str]:
+    """(delay, reason) before trying ``request`` again after ``exc``; or raise what the
+    caller should see. Shared by the sync and async retry loops."""
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        if attempt >= retry.attempts:
+            raise TransportError(f"cannot connect to {url}: {exc}") from None
+        return retry.delay(attempt, None, rng), f"cannot connect ({exc})"
+    if isinstance(exc, httpx.TimeoutException):
+        raise Timeout(f"{url} did not answer {request.request_type} in time") from None
+    if isinstance(exc, httpx.TransportError):
+        raise TransportError(f"{request.request_type} to {url} failed: {exc}") from None
+    if isinstance(exc, ApiError) and retry.should_retry(exc, attempt):
+        return retry.delay(attempt, exc.retry_after, rng), f"HTTP {exc.status} {exc.error_code}"
+    raise exc
 
 
 def log_retry(request: Request, reason: str, delay: float, attempt: int, attempts: int) -> None:

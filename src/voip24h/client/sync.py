@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from voip24h.client import _core
-from voip24h.client.errors import ApiError, ProtocolError, Timeout, TransportError
+from voip24h.client.errors import ApiError, ProtocolError, TransportError
 from voip24h.client.models import DEFAULT_ZONE, CallRecord, Page, StatsEntry
 
 T = TypeVar("T")
@@ -206,21 +206,9 @@ class Client:
             attempt += 1
             try:
                 return send()
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                if attempt >= self.retry.attempts:
-                    raise TransportError(f"cannot connect to {self.url}: {exc}") from None
-                delay = self.retry.delay(attempt, None, self._rng)
-                reason = f"cannot connect ({exc})"
-            except httpx.TimeoutException:
-                raise Timeout(f"{self.url} did not answer {request.request_type} in time") from None
-            except httpx.TransportError as exc:
-                raise TransportError(
-                    f"{request.request_type} to {self.url} failed: {exc}"
-                ) from None
-            except ApiError as error:
-                if not self.retry.should_retry(error, attempt):
-                    raise
-                delay = self.retry.delay(attempt, error.retry_after, self._rng)
-                reason = f"HTTP {error.status} {error.error_code}"
+            except (httpx.TransportError, ApiError) as exc:
+                delay, reason = _core.next_attempt(
+                    exc, request, self.url, self.retry, attempt, self._rng
+                )
             _core.log_retry(request, reason, delay, attempt, self.retry.attempts)
             self._sleep(delay)
