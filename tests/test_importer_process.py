@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from tests.masterfiles import call, layout_columns, master_csv
-from voip24h.db import migrate
+from voip24h.db import indexes, migrate
 from voip24h.db.engine import make_engine
 from voip24h.db.schema import call_records, cdr
 
@@ -67,6 +67,7 @@ def test_import_killed_mid_way_and_run_again_equals_a_clean_import(db_url, engin
     assert process.returncode == -signal.SIGKILL
     assert 0 < at_kill < len(calls), "the kill must land mid-way"
     assert at_kill % 300 == 0  # only whole batches were committed
+    assert indexes.is_deferred(engine)  # an initial load: the read indexes come at the end
 
     again = subprocess.run(command, env=environment(), capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
@@ -79,7 +80,14 @@ def test_import_killed_mid_way_and_run_again_equals_a_clean_import(db_url, engin
     assert done.returncode == 0
     assert count(engine) == len(calls)
     assert contents(engine) == contents(clean)
+    assert not indexes.is_deferred(engine)
+    assert index_names(engine) >= {str(ix.name) for ix in indexes.deferrable()}
     clean.dispose()
+
+
+def index_names(engine: Any) -> set[str]:
+    found = inspect(engine)
+    return {str(ix["name"]) for table in ("cdr", "call_records") for ix in found.get_indexes(table)}
 
 
 def test_progress_bar_on_a_terminal_shows_rate_bytes_and_eta(tmp_path):

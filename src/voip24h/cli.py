@@ -67,6 +67,7 @@ def _check_schema(settings: Settings) -> None:
             raise click.ClickException(
                 "the database schema is not current: run `voip24h db upgrade` first"
             )
+        _restore_indexes(engine)
     except OperationalError as exc:
         # A server database that is down now may be up later: serve 503s meanwhile.
         if settings.database_url.startswith("sqlite"):
@@ -139,6 +140,17 @@ def upgrade(ctx: click.Context, database_url: str | None) -> None:
         click.echo(f"schema is current (revision {after})")
     else:
         click.echo(f"schema upgraded from {before or 'empty'} to revision {after}")
+    _restore_indexes(engine)
+
+
+def _restore_indexes(engine: Any) -> None:
+    """Build the read-side indexes an unfinished bulk import left out (db/indexes.py)."""
+    from voip24h.db import indexes
+
+    def note(name: str) -> None:
+        click.echo(f"building index {name} (an import that deferred it did not finish)", err=True)
+
+    indexes.restore(engine, note)
 
 
 @db.command()

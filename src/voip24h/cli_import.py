@@ -42,10 +42,13 @@ class ImportFailure(click.ClickException):
 
 
 @contextmanager
-def import_bar(total_bytes: int, *, quiet: bool) -> Iterator[Callable[[int, int], None]]:
-    """``update(bytes_done, rows_done)``: a rich bar on a terminal, nothing otherwise."""
+def import_bar(total_bytes: int, *, quiet: bool) -> Iterator[Callable[..., None]]:
+    """``update(bytes_done, rows_done[, doing])``: a rich bar on a terminal, nothing otherwise.
+
+    ``doing`` replaces the bar's "importing" label (e.g. "building index ...").
+    """
     if quiet or not interactive():
-        yield lambda done, rows: None
+        yield lambda done, rows, doing=None: None
         return
     from rich.console import Console
     from rich.progress import (
@@ -58,18 +61,19 @@ def import_bar(total_bytes: int, *, quiet: bool) -> Iterator[Callable[[int, int]
 
     started = time.monotonic()
     columns = [
-        TextColumn("[bold]importing"),
+        TextColumn("[bold]{task.description}"),
         BarColumn(),
         DownloadColumn(),
         TextColumn("{task.fields[rows]}"),
         TimeRemainingColumn(),
     ]
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("import", total=total_bytes, rows="")
+        task = bar.add_task("importing", total=total_bytes, rows="")
 
-        def update(done: int, rows: int) -> None:
+        def update(done: int, rows: int, doing: str | None = None) -> None:
             elapsed = max(time.monotonic() - started, 1e-6)
-            bar.update(task, completed=done, rows=f"{rows:,} rows {rows / elapsed:,.0f} rows/s")
+            rate = f"{rows:,} rows {rows / elapsed:,.0f} rows/s"
+            bar.update(task, completed=done, rows=rate, description=doing or "importing")
 
         yield update
 
@@ -129,6 +133,12 @@ def _report(summary: ImportSummary, as_json: bool) -> None:
     help="File listing rejected lines [default voip24h-rejects-<time>.csv, made only if needed].",
 )
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=5000, show_default=True)
+@click.option(
+    "--defer-indexes/--keep-indexes",
+    default=None,
+    help="Build the read-side indexes once at the end instead of row by row "
+    "[default: only when the cdr table is empty, i.e. an initial load].",
+)
 @click.option("--follow", is_flag=True, help="Keep reading FILE as Asterisk appends (tail -F).")
 @click.option(
     "--poll-interval",
@@ -157,6 +167,7 @@ def import_cmd(
     delimiter: str,
     rejects_path: str | None,
     batch_size: int,
+    defer_indexes: bool | None,
     follow: bool,
     poll_interval: float,
     default_layout: bool,
@@ -183,6 +194,8 @@ def import_cmd(
             raise LayoutError("--columns replaces the layout flags: give one or the other")
         if follow and len(files) != 1:
             raise LayoutError("--follow takes exactly one FILE")
+        if follow and defer_indexes:
+            raise LayoutError("--defer-indexes is for loading files, not for --follow")
         if follow and _is_gzip(files[0]):
             raise LayoutError(f"{files[0]}: a gzip file does not grow; import it without --follow")
         plans = plan_files(
@@ -197,7 +210,10 @@ def import_cmd(
     loader, settings = _loader(ctx, database_url)
     rejects = RejectsWriter(rejects_path or _default_rejects())
     if follow:
+        from voip24h.db import indexes
         from voip24h.follow import run_follow
+
+        indexes.restore(loader.engine)  # left deferred by an unfinished bulk import
 
         with rejects:
             run_follow(
@@ -221,6 +237,7 @@ def import_cmd(
             rejects=rejects,
             batch_size=batch_size,
             progress=update,
+            defer_indexes=defer_indexes,
         )
         try:
             summary = importer.run(plans)

@@ -20,8 +20,9 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from voip24h.csvstream import RawRecord, RecordSplitter
+from voip24h.db import indexes
 from voip24h.importer import Layout, LayoutError, RowParser, layout_from_counts, split_fields
-from voip24h.loader import Loader, LoadStats, Prepared, batched
+from voip24h.loader import EncodedBatch, Loader, LoadStats, batched
 from voip24h.rejects import RejectsWriter
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -166,7 +167,7 @@ class ImportSummary:
         return asdict(self)
 
 
-Progress = Callable[[int, int], None]  # (bytes done, rows done)
+Progress = Callable[..., None]  # (bytes done, rows done[, what is being done])
 
 
 class FileImporter:
@@ -183,11 +184,15 @@ class FileImporter:
         batch_size: int = 5000,
         progress: Progress | None = None,
         pipeline: bool | None = None,
+        defer_indexes: bool | None = None,
     ):
         """``pipeline``: parse in a worker process while this one writes (None: for
-        files of at least PIPELINE_MIN_BYTES, where ``fork`` is available)."""
+        files of at least PIPELINE_MIN_BYTES, where ``fork`` is available).
+        ``defer_indexes``: build the read-side indexes at the end (db/indexes.py; None:
+        when the ``cdr`` table is empty, or an earlier import left them deferred)."""
         self.loader = loader
         self.pipeline = pipeline
+        self.defer_indexes = defer_indexes
         self.zone = zone
         self.usegmtime = usegmtime
         self.delimiter = delimiter
@@ -200,6 +205,7 @@ class FileImporter:
         """Import every planned file; a ReadError stops at the file that raised it."""
         summary = ImportSummary()
         done_bytes = 0
+        deferring = self._defer_indexes()
         for plan in plans:
             stats, rejected = LoadStats(), 0
             try:
@@ -218,11 +224,11 @@ class FileImporter:
                     else:
                         rows = self._rows(plan.path, records(source, splitter), parser)
                         batches = (
-                            (batch, None, source.position)
+                            (self.loader.encode_batch(batch), source.position)
                             for batch in batched(rows, self.batch_size)
                         )
-                    for batch, prepared, position in batches:
-                        stats.add(self.loader.load_batch(batch, prepared))
+                    for batch, position in batches:
+                        stats.add(self.loader.load_encoded(batch))
                         if self.progress:
                             rows_done = summary.rows + stats.inserted + stats.duplicates
                             rows_done += self.rejects.count - before
@@ -250,9 +256,33 @@ class FileImporter:
                 self.progress(done_bytes, summary.rows)
             if summary.error:
                 break
+        if deferring:
+            self._build_indexes(done_bytes, summary.rows)
         if summary.rejected and self.rejects.path is not None:
             summary.rejects_file = str(self.rejects.path)
         return summary
+
+    def _defer_indexes(self) -> bool:
+        """Drop the read-side indexes for a bulk load, when that is the plan."""
+        engine = self.loader.engine
+        already = indexes.is_deferred(engine)
+        wanted = self.defer_indexes
+        if wanted is None:
+            wanted = already or indexes.cdr_is_empty(engine)
+        if not wanted:
+            if already:  # an earlier bulk load was cut short: complete it first
+                indexes.restore(engine)
+            return False
+        if not already:
+            indexes.defer(engine)
+        return True
+
+    def _build_indexes(self, done_bytes: int, rows: int) -> None:
+        def note(name: str) -> None:
+            if self.progress:
+                self.progress(done_bytes, rows, f"building index {name}")
+
+        indexes.restore(self.loader.engine, note)
 
     def _pipelined(self, source: Source) -> bool:
         if "fork" not in multiprocessing.get_all_start_methods():
@@ -261,13 +291,11 @@ class FileImporter:
             return source.size >= PIPELINE_MIN_BYTES
         return self.pipeline
 
-    def _worker_batches(
-        self, plan: Plan
-    ) -> Iterator[tuple[list[dict[str, Any]], Prepared | None, Callable[[], int]]]:
+    def _worker_batches(self, plan: Plan) -> Iterator[tuple[EncodedBatch, Callable[[], int]]]:
         """Batches parsed by a worker process; its rejects are written here, in order.
 
-        The worker also builds the records of the batch's calls (``prepare_records``),
-        which the loader uses for calls with no rows from earlier batches. It sends
+        The worker also encodes each batch for writing and builds the records of its
+        calls (``Loader.encode_batch``), so this process only writes. It sends
         through a pipe, which blocks it until this process takes the batch: it is at
         most one batch ahead, so memory stays flat. Every write and commit is still
         made here, batch by batch, as without a worker.
@@ -275,7 +303,7 @@ class FileImporter:
         context = multiprocessing.get_context("fork")
         receiver, sender = context.Pipe(duplex=False)
         job: tuple[Any, ...] = (plan.path, plan.columns, self.zone, self.usegmtime)
-        job += (self.delimiter, self.batch_size, self.loader.prepare_records)
+        job += (self.delimiter, self.batch_size, self.loader.encode_batch)
         worker = context.Process(target=_parse_worker, args=(job, receiver, sender), daemon=True)
         worker.start()
         sender.close()  # so a worker that dies is an EOF here
@@ -291,11 +319,11 @@ class FileImporter:
                 if kind == "end":
                     self._error = message[0]
                     return
-                rows, prepared, rejected, position = message
+                batch, rejected, position = message
                 for line, reason, raw in rejected:
                     self.rejects.write(plan.path, line, reason, raw)
-                if rows:
-                    yield rows, prepared, _constant(position)
+                if batch.rows:
+                    yield batch, _constant(position)
         finally:
             receiver.close()
             if worker.is_alive():
@@ -325,12 +353,12 @@ def _constant(value: int) -> Callable[[], int]:
 def _parse_worker(job: tuple[Any, ...], receiver: Any, sender: Any) -> None:
     """Worker process: parse one file into batches of rows and rejects, sent in order.
 
-    Messages: ("batch", rows, their records, rejects, file position), then ("end", read error or
+    Messages: ("batch", encoded batch, rejects, file position), then ("end", read error or
     None), or ("fail", why). It never touches the database. If the importing process
     dies, the pipe has no reader left and the worker's next send ends it.
     """
     receiver.close()
-    path, columns, zone, usegmtime, delimiter, batch_size, prepare = job
+    path, columns, zone, usegmtime, delimiter, batch_size, encode = job
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the importing process's to handle
     try:
         with Source(path) as source:
@@ -347,11 +375,11 @@ def _parse_worker(job: tuple[Any, ...], receiver: Any, sender: Any) -> None:
                         continue
                     rows.append(parsed.row)
                     if len(rows) >= batch_size:
-                        sender.send(("batch", rows, prepare(rows), rejected, source.position()))
+                        sender.send(("batch", encode(rows), rejected, source.position()))
                         rows, rejected = [], []
             except ReadError as exc:
                 error = str(exc)
-            sender.send(("batch", rows, prepare(rows), rejected, source.position()))
+            sender.send(("batch", encode(rows), rejected, source.position()))
             sender.send(("end", error))
     except BrokenPipeError:
         os._exit(1)  # the importing process is gone

@@ -6,22 +6,21 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from itertools import islice
-from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine
 
 from voip24h.config import Settings
-from voip24h.db import migrate
+from voip24h.db import bulk, migrate
 from voip24h.db.queries import cdr as cdr_queries
 from voip24h.db.queries import meta as meta_queries
 from voip24h.db.queries import records as record_queries
-from voip24h.records import CallRecord, ExtensionMatcher, group_by_uniqueid, records_for_call
+from voip24h.db.queries.records import record_values
+from voip24h.db.schema import cdr
+from voip24h.records import ExtensionMatcher, group_by_uniqueid, records_for_call
 
 INDEX_KEY = "records_built_with"
-# Records of a batch's calls by uniqueid, each as CallRecord's field values in order.
-Prepared = dict[str, list[tuple[Any, ...]]]
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -30,6 +29,15 @@ class SchemaOutOfDate(RuntimeError):
 
 class IndexOutOfDate(RuntimeError):
     """Records were built with other mapping settings; ``voip24h db reindex`` fixes it."""
+
+
+@dataclass
+class EncodedBatch:
+    """A batch as the writer takes it: ``cdr`` insert values (``bulk.encode``) and the
+    records of each of its calls by uniqueid (``record_values`` tuples)."""
+
+    rows: list[tuple[Any, ...]]
+    records: dict[str, list[tuple[Any, ...]]]
 
 
 @dataclass
@@ -76,75 +84,66 @@ class Loader:
                     "run `voip24h db reindex`"
                 )
 
-    def load_batch(self, rows: list[dict[str, Any]], prepared: Prepared | None = None) -> LoadStats:
-        """Insert one batch and rebuild the records of its calls, in one transaction.
+    def load_batch(self, rows: list[dict[str, Any]]) -> LoadStats:
+        """Insert one batch and rebuild the records of its calls, in one transaction."""
+        return self.load_encoded(self.encode_batch(rows))
 
-        ``prepared``: ``prepare_records(rows)``, computed beforehand (by the import's
-        parsing worker); used for the calls that have no rows from earlier batches.
-        """
+    def load_encoded(self, batch: EncodedBatch) -> LoadStats:
+        """``load_batch`` of a batch ``encode_batch`` made (by the import's parsing worker)."""
         with self.engine.begin() as conn:
-            return self.load_batch_in(conn, rows, prepared)
+            return self.load_encoded_in(conn, batch)
 
-    def prepare_records(self, rows: list[dict[str, Any]]) -> Prepared:
-        """The records of each call of a batch, from the batch's rows alone, as tuples.
+    def encode_batch(self, rows: list[dict[str, Any]]) -> EncodedBatch:
+        """A batch ready to write: its rows as insert values, and its calls' records.
 
-        Exactly what ``load_batch`` builds for a call none of whose rows were loaded
-        before: the batch's rows of that call (duplicate row keys dropped, the first
-        kept), in mapping order.
+        The records are those of each call from the batch's rows alone (duplicate row
+        keys dropped, the first kept, in mapping order): exactly the records of a call
+        none of whose rows were loaded before. Calls that continue earlier rows are
+        rebuilt from the table when the batch is loaded.
         """
         unique: dict[str, dict[str, Any]] = {}
         for row in rows:
             unique.setdefault(row["row_key"], row)
         ordered: list[dict[str, Any]] = sorted(unique.values(), key=_mapping_order)
         groups = group_by_uniqueid(ordered)
-        return {
+        records = {
             uniqueid: [
-                _record_values(rec) for rec in records_for_call(rows, self.matcher, self.zone)
+                record_values(rec) for rec in records_for_call(rows, self.matcher, self.zone)
             ]
             for uniqueid, rows in groups.items()
         }
+        return EncodedBatch(bulk.encode(self.engine.dialect, cdr, rows), records)
 
-    def load_batch_in(
-        self, conn: Connection, rows: list[dict[str, Any]], prepared: Prepared | None = None
-    ) -> LoadStats:
+    def load_batch_in(self, conn: Connection, rows: list[dict[str, Any]]) -> LoadStats:
         """Insert one batch and rebuild its calls' records on ``conn`` (the caller commits)."""
-        uniqueids = list(dict.fromkeys(row["uniqueid"] for row in rows))
-        # Calls with rows from earlier batches are read back; the others are all in `new`.
+        return self.load_encoded_in(conn, self.encode_batch(rows))
+
+    def load_encoded_in(self, conn: Connection, batch: EncodedBatch) -> LoadStats:
+        """``load_batch_in`` of an encoded batch."""
+        at = cdr_queries.UNIQUEID_AT
+        uniqueids = list(dict.fromkeys(row[at] for row in batch.rows))
+        # Calls with rows from earlier batches are rebuilt from the table; the
+        # others have all their rows in this batch, and their records ready.
         known = cdr_queries.known_uniqueids(conn, uniqueids)
-        new = cdr_queries.insert_rows(conn, rows, known)
-        stats = LoadStats(inserted=len(new), duplicates=len(rows) - len(new))
-        if new:
-            touched = list(dict.fromkeys(row["uniqueid"] for row in new))
-            fresh = [row for row in new if row["uniqueid"] not in known]
-            stats.records = self.rebuild_calls(conn, touched, fresh, prepared)
+        new = cdr_queries.insert_encoded(conn, batch.rows, known)
+        stats = LoadStats(inserted=len(new), duplicates=len(batch.rows) - len(new))
+        touched = list(dict.fromkeys(row[at] for row in new))
+        stored = [u for u in touched if u in known]
+        if stored:
+            stats.records += self.rebuild_calls(conn, stored)
+        fresh = sorted(u for u in touched if u not in known)
+        values = [v for u in fresh for v in batch.records[u]]
+        stats.records += record_queries.insert_record_values(conn, values)
         return stats
 
-    def rebuild_calls(
-        self,
-        conn: Connection,
-        uniqueids: list[str],
-        fresh: list[dict[str, Any]] | None = None,
-        prepared: Prepared | None = None,
-    ) -> int:
-        """Replace the records of ``uniqueids``; ``fresh`` rows are all their calls have.
-
-        Rows of calls not covered by ``fresh`` are read from the table, in mapping order.
-        ``prepared`` (``prepare_records`` of the batch) gives the fresh calls' records.
-        """
-        fresh = fresh or []
-        in_memory = {row["uniqueid"] for row in fresh}
-        stored = [u for u in uniqueids if u not in in_memory]
-        rows = cdr_queries.rows_of_calls(conn, stored) if stored else []
-        if prepared is None:
-            rows += sorted(fresh, key=_mapping_order)  # stable: insertion (id) order on ties
-        groups = group_by_uniqueid(rows)
+    def rebuild_calls(self, conn: Connection, uniqueids: list[str]) -> int:
+        """Replace the records of ``uniqueids`` by those their rows in the table give."""
+        rows = cdr_queries.rows_of_calls(conn, uniqueids)
         records = [
             rec
-            for rows in groups.values()
+            for rows in group_by_uniqueid(rows).values()
             for rec in records_for_call(rows, self.matcher, self.zone)
         ]
-        if prepared is not None:  # in the order the sorted fresh rows give
-            records += [CallRecord(*v) for u in sorted(in_memory) for v in prepared[u]]
         return record_queries.replace_records(conn, uniqueids, records)
 
     def load(
@@ -203,9 +202,6 @@ def _mapping_order(row: dict[str, Any]) -> tuple[Any, ...]:
     """The order rows_of_calls reads rows in: uniqueid, calldate, sequence (NULL first)."""
     sequence = row.get("sequence")
     return (row["uniqueid"], row["calldate"], sequence is not None, sequence or 0)
-
-
-_record_values = attrgetter(*CallRecord.__dataclass_fields__)
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

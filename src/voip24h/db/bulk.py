@@ -14,7 +14,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Connection, Dialect, Table, insert
 
 
 def insert_many(
@@ -35,8 +35,44 @@ def insert_many(
     if conn.dialect.name != "sqlite":
         conn.execute(core_statement if core_statement is not None else insert(table), rows)
         return
-    sql, names, defaults, processors = _plan(conn, table, conflict_do_nothing)
-    conn.exec_driver_sql(sql, _parameters(rows, names, defaults, processors))
+    values = encode(conn.dialect, table, rows)
+    insert_encoded(conn, table, values, conflict_do_nothing=conflict_do_nothing)
+
+
+def encode(dialect: Dialect, table: Table, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Rows as the value tuples ``insert_encoded`` takes, in ``column_names`` order.
+
+    On SQLite the values went through the columns' bind processors already (the
+    import's parsing worker does this, off the writing process).
+    """
+    if not rows:
+        return []
+    names, defaults, processors = _plan(dialect, table)
+    return _parameters(rows, names, defaults, processors if dialect.name == "sqlite" else [])
+
+
+def column_names(table: Table) -> list[str]:
+    """The columns an encoded row holds, in order (all but an autoincrement key)."""
+    return [c.name for c in _insert_columns(table)]
+
+
+def insert_encoded(
+    conn: Connection,
+    table: Table,
+    values: Sequence[tuple[Any, ...]],
+    *,
+    conflict_do_nothing: str | None = None,
+    core_statement: Any = None,
+) -> None:
+    """Insert rows given as ``encode`` made them (see ``insert_many`` for the options)."""
+    if not values:
+        return
+    if conn.dialect.name != "sqlite":
+        names = column_names(table)
+        statement = core_statement if core_statement is not None else insert(table)
+        conn.execute(statement, [dict(zip(names, row, strict=True)) for row in values])
+        return
+    conn.exec_driver_sql(_sqlite_insert(conn.dialect, table, conflict_do_nothing), values)
 
 
 def _parameters(
@@ -68,31 +104,44 @@ def _parameters(
     return list(zip(*columns, strict=True))
 
 
-_PLANS: dict[tuple[int, str | None], Any] = {}
+_PLANS: dict[tuple[int, str], Any] = {}
+_SQL: dict[tuple[int, str | None], str] = {}
+
+
+def _insert_columns(table: Table) -> list[Any]:
+    return [c for c in table.columns if not (c.primary_key and c.autoincrement is True)]
 
 
 def _plan(
-    conn: Connection, table: Table, conflict: str | None
-) -> tuple[str, list[str], dict[str, Any], list[tuple[int, Callable[[Any], Any]]]]:
-    key = (id(table), conflict)
+    dialect: Dialect, table: Table
+) -> tuple[list[str], dict[str, Any], list[tuple[int, Callable[[Any], Any]]]]:
+    key = (id(table), dialect.name)
     if key not in _PLANS:
-        columns = [c for c in table.columns if not (c.primary_key and c.autoincrement is True)]
-        quote = conn.dialect.identifier_preparer.quote
-        sql = (
-            f"INSERT INTO {quote(table.name)} ({', '.join(quote(c.name) for c in columns)}) "
-            f"VALUES ({', '.join('?' * len(columns))})"
-        )
-        if conflict:
-            sql += f" ON CONFLICT ({quote(conflict)}) DO NOTHING"
+        columns = _insert_columns(table)
         processors = [
             (index, _faster(process))
             for index, c in enumerate(columns)
-            if (process := c.type.dialect_impl(conn.dialect).bind_processor(conn.dialect))
+            if (process := c.type.dialect_impl(dialect).bind_processor(dialect))
         ]
         names = [c.name for c in columns]
         defaults = {c.name: getattr(c.default, "arg", None) for c in columns}
-        _PLANS[key] = (sql, names, defaults, processors)
+        _PLANS[key] = (names, defaults, processors)
     return _PLANS[key]
+
+
+def _sqlite_insert(dialect: Dialect, table: Table, conflict: str | None) -> str:
+    key = (id(table), conflict)
+    if key not in _SQL:
+        quote = dialect.identifier_preparer.quote
+        names = column_names(table)
+        sql = (
+            f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
+            f"VALUES ({', '.join('?' * len(names))})"
+        )
+        if conflict:
+            sql += f" ON CONFLICT ({quote(conflict)}) DO NOTHING"
+        _SQL[key] = sql
+    return _SQL[key]
 
 
 _SAMPLES = (datetime(2018, 7, 29, 16, 37, 32), datetime(1999, 1, 2, 3, 4, 5, 60), datetime.max)

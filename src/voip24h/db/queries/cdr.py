@@ -27,8 +27,21 @@ def insert_rows(
     conn: Connection,
     rows: Sequence[dict[str, Any]],
     known_uniqueids: set[str] | None = None,
-) -> list[dict[str, Any]]:
-    """Insert normalized rows whose row_key is new; return the rows inserted.
+) -> int:
+    """Insert normalized rows whose row_key is new; return how many were inserted."""
+    return len(insert_encoded(conn, bulk.encode(conn.dialect, cdr, rows), known_uniqueids))
+
+
+KEY_AT = bulk.column_names(cdr).index("row_key")
+UNIQUEID_AT = bulk.column_names(cdr).index("uniqueid")
+
+
+def insert_encoded(
+    conn: Connection,
+    values: Sequence[tuple[Any, ...]],
+    known_uniqueids: set[str] | None = None,
+) -> list[tuple[Any, ...]]:
+    """Insert rows (``bulk.encode``d) whose row_key is new; return the rows inserted.
 
     Duplicates, within the batch or against the table, are skipped; the
     conflict clause keeps a concurrent loader of the same rows harmless too.
@@ -36,23 +49,23 @@ def insert_rows(
     table: only rows of those can be there already (a row key includes the
     uniqueid), so only they are looked up.
     """
-    unique: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        unique.setdefault(row["row_key"], row)
+    unique: dict[str, tuple[Any, ...]] = {}
+    for row in values:
+        unique.setdefault(row[KEY_AT], row)
     if not unique:
         return []
     existing: set[str] = set()
     keys = [
         key
         for key, row in unique.items()
-        if known_uniqueids is None or row["uniqueid"] in known_uniqueids
+        if known_uniqueids is None or row[UNIQUEID_AT] in known_uniqueids
     ]
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
         existing.update(conn.scalars(select(cdr.c.row_key).where(cdr.c.row_key.in_(chunk))))
     new = [row for key, row in unique.items() if key not in existing]
     if new:
-        bulk.insert_many(
+        bulk.insert_encoded(
             conn,
             cdr,
             new,

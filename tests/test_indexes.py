@@ -1,0 +1,92 @@
+"""An initial load builds the read-side indexes at its end (db/indexes.py), on every backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+from sqlalchemy import inspect
+
+from tests.masterfiles import call, layout_columns, master_csv
+from voip24h.cli import cli
+from voip24h.db import indexes
+from voip24h.db.schema import call_records, cdr
+from voip24h.ingest import FileImporter, plan_files
+from voip24h.loader import Loader
+
+ALL = {str(ix.name) for table in (cdr, call_records) for ix in table.indexes}
+
+
+def index_names(engine: Any) -> set[str]:
+    found = inspect(engine)
+    return {str(ix["name"]) for table in ("cdr", "call_records") for ix in found.get_indexes(table)}
+
+
+def import_file(engine: Any, settings: Any, path: Path, **options: Any) -> list[str]:
+    """Import ``path``; return what the progress callback said was being done."""
+    notes: list[str] = []
+    loader = Loader(engine, settings)
+    loader.check_ready()
+
+    def progress(done: int, rows: int, doing: str | None = None) -> None:
+        if doing:
+            notes.append(doing)
+
+    importer = FileImporter(loader, settings.zone, progress=progress, **options)
+    summary = importer.run(plan_files([str(path)], None, None))
+    assert summary.rejected == 0 and summary.error is None
+    return notes
+
+
+def master(tmp_path: Path, name: str, first: int, count: int) -> Path:
+    path = tmp_path / name
+    path.write_text(master_csv([call(n) for n in range(first, first + count)], layout_columns()))
+    return path
+
+
+def test_an_initial_load_defers_the_read_indexes_and_builds_them_at_the_end(
+    engine, settings, tmp_path
+):
+    notes = import_file(engine, settings, master(tmp_path, "a.csv", 0, 50))
+
+    deferred = [str(ix.name) for ix in indexes.deferrable()]
+    assert notes == [f"building index {name}" for name in deferred]
+    assert "ix_records_user_ts" in deferred and "ix_cdr_uniqueid" not in deferred
+    assert ALL <= index_names(engine)
+    assert not indexes.is_deferred(engine)
+
+
+def test_a_load_into_a_table_with_rows_keeps_the_indexes(engine, settings, tmp_path):
+    import_file(engine, settings, master(tmp_path, "a.csv", 0, 20))
+    notes = import_file(engine, settings, master(tmp_path, "b.csv", 20, 20))
+    assert notes == []
+    assert ALL <= index_names(engine)
+
+
+def test_keep_indexes_opts_out_of_deferring(engine, settings, tmp_path):
+    notes = import_file(engine, settings, master(tmp_path, "a.csv", 0, 20), defer_indexes=False)
+    assert notes == []
+    assert ALL <= index_names(engine)
+
+
+def test_an_unfinished_deferral_is_completed_by_db_upgrade(engine, settings, tmp_path):
+    indexes.defer(engine)  # what an import killed mid-way leaves behind
+    assert indexes.is_deferred(engine)
+    assert not (ALL <= index_names(engine))
+
+    result = CliRunner().invoke(cli, ["db", "upgrade", "--db", settings.database_url])
+
+    assert result.exit_code == 0, result.output
+    assert "building index ix_records_user_ts" in result.output
+    assert ALL <= index_names(engine)
+    assert not indexes.is_deferred(engine)
+
+
+def test_a_keep_indexes_import_first_completes_an_unfinished_deferral(engine, settings, tmp_path):
+    import_file(engine, settings, master(tmp_path, "a.csv", 0, 20))
+    indexes.defer(engine)
+    notes = import_file(engine, settings, master(tmp_path, "b.csv", 20, 20), defer_indexes=False)
+    assert notes == []
+    assert ALL <= index_names(engine)
+    assert not indexes.is_deferred(engine)
