@@ -123,7 +123,12 @@ class OpsMiddleware:
                 if self._audit is not None:
                     self._audit.record(info)
             if access_log.isEnabledFor(logging.INFO):
-                access_log.info(info.log_line().decode())
+                # A ready record straight to the handlers: Logger.info would also walk
+                # the stack to find the caller, which a JSON access line never shows.
+                line = info.log_line().decode()
+                access_log.handle(
+                    access_log.makeRecord(access_log.name, logging.INFO, "", 0, line, (), None)
+                )
         except Exception:  # observability must never break a response
             log.exception("recording request %s failed", info.request_id)
 

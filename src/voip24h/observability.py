@@ -24,7 +24,7 @@ def request_id(incoming: str | None) -> str:
     return os.urandom(16).hex()  # 128 random bits as 32 hex digits; a third of uuid4's cost
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestInfo:
     """Facts about one request, filled in as it goes; never holds a secret."""
 
@@ -111,6 +111,20 @@ class Metrics:
             registry=r,
         )
         self.in_flight = Gauge("voip24h_in_flight_requests", "Requests being served.", registry=r)
+        # Labelled children, found once: labels() takes a lock and builds keys each time.
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._rows: dict[str, Any] = {}
+
+    def _for(self, kind: str, status: int) -> tuple[Any, Any]:
+        children = self._children.get((kind, status))
+        if children is None:
+            if len(self._children) > 1000:  # statuses are few; stay bounded regardless
+                self._children.clear()
+            children = self._children[(kind, status)] = (
+                self.requests.labels(kind, str(status)),
+                self.latency.labels(kind),
+            )
+        return children
 
     def label(self, request_type: str | None) -> str:
         """A bounded label: a known request type, else 'none' (attackers pick the text)."""
@@ -118,10 +132,14 @@ class Metrics:
 
     def observe(self, info: RequestInfo) -> None:
         kind = self.label(info.request_type)
-        self.requests.labels(kind, str(info.status)).inc()
-        self.latency.labels(kind).observe(info.latency_ms / 1000)
+        requests, latency = self._for(kind, info.status)
+        requests.inc()
+        latency.observe(info.latency_ms / 1000)
         if info.rows:
-            self.rows.labels(kind).inc(info.rows)
+            rows = self._rows.get(kind)
+            if rows is None:
+                rows = self._rows[kind] = self.rows.labels(kind)
+            rows.inc(info.rows)
         if info.error_code.startswith("database_"):
             self.db_errors.labels(info.error_code).inc()
 

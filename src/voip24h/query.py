@@ -8,6 +8,8 @@ made explicit. A seed-shaped request yields a RecordQuery with none of them set.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from voip24h import cursor, errors, protocol
 from voip24h.config import Settings
@@ -65,6 +67,15 @@ class StatsQuery:
 
 
 Query = RecordQuery | RecordingQuery | StatsQuery
+NO_FILTERS = Filters()
+
+
+@lru_cache(maxsize=4096)
+def _window(from_text: str, to_text: str, zone: ZoneInfo, max_days: int) -> Window:
+    """day_window, remembered: partners ask for the same few windows over and over, and
+    parsing two dates and finding two local midnights is most of a request's own work.
+    Invalid windows raise every time (exceptions are not cached)."""
+    return day_window(from_text, to_text, zone, max_days)
 
 
 def to_query(data: protocol._Data, settings: Settings, matcher: ExtensionMatcher) -> Query:
@@ -73,7 +84,7 @@ def to_query(data: protocol._Data, settings: Settings, matcher: ExtensionMatcher
         download = isinstance(data, protocol.RecordingDownloadData)
         return RecordingQuery(data.callId, download, _filters(data))
     if isinstance(data, protocol.GetStatsData):
-        days = day_window(data.fromDate, data.toDate, settings.zone, settings.max_range_days)
+        days = _window(data.fromDate, data.toDate, settings.zone, settings.max_range_days)
         who = None if data.user is None else _user(data.user, matcher)
         return StatsQuery(who, days, data.groupBy == "hour", _filters(data))
     user = None
@@ -81,7 +92,7 @@ def to_query(data: protocol._Data, settings: Settings, matcher: ExtensionMatcher
         user = _user(data.user, matcher)
     window: Window | None = None
     if isinstance(data, protocol.GetDateData | protocol.GetUserDateData):
-        window = day_window(data.fromDate, data.toDate, settings.zone, settings.max_range_days)
+        window = _window(data.fromDate, data.toDate, settings.zone, settings.max_range_days)
     call = data.callId if isinstance(data, protocol.GetCallDataData) else None
     assert isinstance(data, protocol._Records)
     limit, after = _page(data, settings) if isinstance(data, protocol._Listing) else (None, None)
@@ -94,6 +105,14 @@ def to_query(data: protocol._Data, settings: Settings, matcher: ExtensionMatcher
 
 
 def _filters(data: protocol._Filters) -> Filters:
+    if (
+        data.callStatus is None
+        and data.callType is None
+        and data.direction is None
+        and data.phoneNumber is None
+        and data.phonePrefix is None
+    ):
+        return NO_FILTERS  # the common case: no filter at all
     if data.phoneNumber is not None and data.phonePrefix is not None:
         raise errors.InvalidField("Send data.phoneNumber or data.phonePrefix, not both.")
     phone, prefix = data.phoneNumber, False
@@ -109,6 +128,8 @@ def _filters(data: protocol._Filters) -> Filters:
 
 
 def _fields(data: protocol._Records) -> tuple[str, ...]:
+    if data.fields is None and not data.extended:
+        return ()
     if data.extended and data.fields is not None:
         raise errors.InvalidField("Send data.extended or data.fields, not both.")
     if data.extended:

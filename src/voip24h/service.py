@@ -16,7 +16,7 @@ from voip24h.db.queries import partners as partner_queries
 from voip24h.db.queries import records as record_queries
 from voip24h.db.reader import Reader
 from voip24h.partners import Scope, hash_secret, parse_extensions
-from voip24h.query import Filters, Query, RecordingQuery, RecordQuery, StatsQuery
+from voip24h.query import NO_FILTERS, Query, RecordingQuery, RecordQuery, StatsQuery
 from voip24h.recordings import RecordingService
 from voip24h.records import as_datetime
 from voip24h.results import Export, Page, Result, Stats
@@ -214,14 +214,11 @@ class RecordService:
         return Stats(fold_stats(rows))
 
 
-NO_FILTERS = Filters()
-
-
 def is_seed_shaped(query: RecordQuery) -> bool:
     """True for a request with none of the opt-in parts: the seed's own answer."""
     return (
         query.call is None
-        and query.filters == NO_FILTERS
+        and (query.filters is NO_FILTERS or query.filters == NO_FILTERS)
         and not query.fields
         and query.limit is None
         and query.format == "json"
