@@ -157,8 +157,11 @@ def _commands() -> Iterator[tuple[list[str], Any]]:
     def walk(path: list[str], command: click.Command) -> Iterator[tuple[list[str], Any]]:
         yield path, command
         if isinstance(command, click.Group):
-            for name in sorted(command.commands):
-                yield from walk([*path, name], command.commands[name])
+            ctx = click.Context(command)
+            for name in sorted(command.list_commands(ctx)):
+                sub = command.get_command(ctx, name)
+                if sub is not None:
+                    yield from walk([*path, name], sub)
 
     yield from walk([], cli)
 

@@ -90,3 +90,11 @@ def test_a_keep_indexes_import_first_completes_an_unfinished_deferral(engine, se
     assert notes == []
     assert ALL <= index_names(engine)
     assert not indexes.is_deferred(engine)
+
+
+def test_the_head_constant_is_the_newest_migration(engine):
+    from voip24h.db import migrate
+
+    assert migrate.HEAD == migrate.head_revision(engine)
+    assert migrate.current_revision(engine) == migrate.HEAD
+    assert migrate.is_current(engine)

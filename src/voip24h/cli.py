@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import Any
 
 import click
 
-from voip24h.cli_audit import audit
 from voip24h.cli_common import (
     database_errors,
     db_option,
@@ -16,15 +16,37 @@ from voip24h.cli_common import (
     json_option,
     settings_from,
 )
-from voip24h.cli_import import import_cmd
-from voip24h.cli_partner import partner
-from voip24h.cli_query import query
-from voip24h.cli_sync import sync_cmd
 from voip24h.config import Settings, env_name
-from voip24h.demo import demo
+
+# Subcommands in modules of their own, imported only when run (or listed): `voip24h
+# import` need not load the HTTP client, the audit reader or the demo generator.
+LAZY_COMMANDS = {
+    "audit": "voip24h.cli_audit:audit",
+    "demo": "voip24h.demo:demo",
+    "import": "voip24h.cli_import:import_cmd",
+    "partner": "voip24h.cli_partner:partner",
+    "query": "voip24h.cli_query:query",
+    "sync": "voip24h.cli_sync:sync_cmd",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    """A click group whose LAZY_COMMANDS are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            module, _, attr = LAZY_COMMANDS[cmd_name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--config",
     type=click.Path(dir_okay=False),
@@ -172,11 +194,6 @@ def reindex(ctx: click.Context, database_url: str | None, quiet: bool) -> None:
     with counter("reindexing", quiet=quiet) as update:
         written = loader.reindex(progress=lambda rows, recs: update(rows, f"{recs:,} records"))
     click.echo(f"reindexed: {written:,} call records")
-
-
-for _command in (partner, import_cmd, demo, query, audit):
-    cli.add_command(_command)
-cli.add_command(sync_cmd)
 
 
 def main() -> None:

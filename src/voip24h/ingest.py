@@ -12,7 +12,6 @@ from __future__ import annotations
 import gzip
 import multiprocessing
 import os
-import signal
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -22,7 +21,8 @@ from zoneinfo import ZoneInfo
 from voip24h.csvstream import RawRecord, RecordSplitter
 from voip24h.db import indexes
 from voip24h.importer import Layout, LayoutError, RowParser, layout_from_counts, split_fields
-from voip24h.loader import EncodedBatch, Loader, LoadStats, batched
+from voip24h.loader import EncodedBatch, Loader, LoadStats
+from voip24h.parse_pool import Job, WorkerFailed, default_workers, parsed_batches
 from voip24h.rejects import RejectsWriter
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -185,14 +185,16 @@ class FileImporter:
         progress: Progress | None = None,
         pipeline: bool | None = None,
         defer_indexes: bool | None = None,
+        workers: int | None = None,
     ):
-        """``pipeline``: parse in a worker process while this one writes (None: for
+        """``pipeline``: parse in ``workers`` processes while this one writes (None: for
         files of at least PIPELINE_MIN_BYTES, where ``fork`` is available).
         ``defer_indexes``: build the read-side indexes at the end (db/indexes.py; None:
         when the ``cdr`` table is empty, or an earlier import left them deferred)."""
         self.loader = loader
         self.pipeline = pipeline
         self.defer_indexes = defer_indexes
+        self.workers = workers or default_workers()
         self.zone = zone
         self.usegmtime = usegmtime
         self.delimiter = delimiter
@@ -222,10 +224,10 @@ class FileImporter:
                     if self._pipelined(source):
                         batches = self._worker_batches(plan)
                     else:
-                        rows = self._rows(plan.path, records(source, splitter), parser)
+                        raw = records(source, splitter)
                         batches = (
-                            (self.loader.encode_batch(batch), source.position)
-                            for batch in batched(rows, self.batch_size)
+                            (self.loader.encode_batch(rows), source.position)
+                            for rows in self._row_batches(plan.path, raw, parser)
                         )
                     for batch, position in batches:
                         stats.add(self.loader.load_encoded(batch))
@@ -292,98 +294,53 @@ class FileImporter:
         return self.pipeline
 
     def _worker_batches(self, plan: Plan) -> Iterator[tuple[EncodedBatch, Callable[[], int]]]:
-        """Batches parsed by a worker process; its rejects are written here, in order.
-
-        The worker also encodes each batch for writing and builds the records of its
-        calls (``Loader.encode_batch``), so this process only writes. It sends
-        through a pipe, which blocks it until this process takes the batch: it is at
-        most one batch ahead, so memory stays flat. Every write and commit is still
-        made here, batch by batch, as without a worker.
-        """
-        context = multiprocessing.get_context("fork")
-        receiver, sender = context.Pipe(duplex=False)
-        job: tuple[Any, ...] = (plan.path, plan.columns, self.zone, self.usegmtime)
-        job += (self.delimiter, self.batch_size, self.loader.encode_batch)
-        worker = context.Process(target=_parse_worker, args=(job, receiver, sender), daemon=True)
-        worker.start()
-        sender.close()  # so a worker that dies is an EOF here
+        """Batches parsed, mapped and encoded by worker processes (parse_pool.py), in
+        file order; their rejects are written here, in line order."""
+        job = Job(
+            plan.path,
+            plan.columns,
+            self.zone,
+            self.usegmtime,
+            self.delimiter,
+            self.batch_size,
+            self.loader.encode_batch,
+        )
         try:
-            while True:
-                try:
-                    kind, *message = receiver.recv()
-                except EOFError:
-                    worker.join()
-                    kind, message = "fail", [f"exited with code {worker.exitcode}"]
-                if kind == "fail":
-                    raise RuntimeError(f"{plan.path}: the parsing worker failed: {message[0]}")
-                if kind == "end":
-                    self._error = message[0]
-                    return
-                batch, rejected, position = message
+            for batch, rejected, position in parsed_batches(job, self.workers):
                 for line, reason, raw in rejected:
                     self.rejects.write(plan.path, line, reason, raw)
                 if batch.rows:
                     yield batch, _constant(position)
-        finally:
-            receiver.close()
-            if worker.is_alive():
-                worker.terminate()
-            worker.join()
+        except ReadError as exc:
+            self._error = str(exc)
+        except WorkerFailed as exc:
+            raise RuntimeError(f"{plan.path}: {exc}") from None
 
-    def _rows(
+    def _row_batches(
         self, path: str, raw: Iterator[RawRecord], parser: RowParser
-    ) -> Iterator[dict[str, Any]]:
-        """Good rows; rejects go to the rejects file; a ReadError ends the rows (kept)."""
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The good rows of each ``batch_size`` records (as the workers cut batches);
+        rejects go to the rejects file; a ReadError ends the batches (kept)."""
         parse, reject = parser.parse, self.rejects.write
+        rows: list[dict[str, Any]] = []
+        seen = 0
         try:
             for record in raw:
                 parsed = parse(record)
                 if parsed.row is None:
                     reject(path, parsed.line, parsed.error or "rejected", parsed.raw)
                 else:
-                    yield parsed.row
+                    rows.append(parsed.row)
+                seen += 1
+                if seen == self.batch_size:
+                    if rows:
+                        yield rows
+                    rows, seen = [], 0
         except ReadError as exc:
             self._error = str(exc)
+        if rows:
+            yield rows
 
 
 def _constant(value: int) -> Callable[[], int]:
     return lambda: value
-
-
-def _parse_worker(job: tuple[Any, ...], receiver: Any, sender: Any) -> None:
-    """Worker process: parse one file into batches of rows and rejects, sent in order.
-
-    Messages: ("batch", encoded batch, rejects, file position), then ("end", read error or
-    None), or ("fail", why). It never touches the database. If the importing process
-    dies, the pipe has no reader left and the worker's next send ends it.
-    """
-    receiver.close()
-    path, columns, zone, usegmtime, delimiter, batch_size, encode = job
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the importing process's to handle
-    try:
-        with Source(path) as source:
-            parser = RowParser(columns, zone, usegmtime, delimiter)
-            splitter = RecordSplitter(len(columns), delimiter=delimiter)
-            rows: list[dict[str, Any]] = []
-            rejected: list[tuple[int, str, bytes]] = []
-            error = None
-            try:
-                for record in records(source, splitter):
-                    parsed = parser.parse(record)
-                    if parsed.row is None:
-                        rejected.append((parsed.line, parsed.error or "rejected", parsed.raw))
-                        continue
-                    rows.append(parsed.row)
-                    if len(rows) >= batch_size:
-                        sender.send(("batch", encode(rows), rejected, source.position()))
-                        rows, rejected = [], []
-            except ReadError as exc:
-                error = str(exc)
-            sender.send(("batch", encode(rows), rejected, source.position()))
-            sender.send(("end", error))
-    except BrokenPipeError:
-        os._exit(1)  # the importing process is gone
-    except Exception as exc:
-        sender.send(("fail", f"{type(exc).__name__}: {exc}"))
-    finally:
-        sender.close()

@@ -54,15 +54,12 @@ def insert_encoded(
         unique.setdefault(row[KEY_AT], row)
     if not unique:
         return []
-    existing: set[str] = set()
     keys = [
         key
         for key, row in unique.items()
         if known_uniqueids is None or row[UNIQUEID_AT] in known_uniqueids
     ]
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        existing.update(conn.scalars(select(cdr.c.row_key).where(cdr.c.row_key.in_(chunk))))
+    existing = _present(conn, "row_key", keys) if keys else set()
     new = [row for key, row in unique.items() if key not in existing]
     if new:
         bulk.insert_encoded(
@@ -77,12 +74,36 @@ def insert_encoded(
 
 def known_uniqueids(conn: Connection, uniqueids: Sequence[str]) -> set[str]:
     """Those of the given uniqueids that already have rows (an index-only lookup)."""
+    return _present(conn, "uniqueid", uniqueids)
+
+
+_CHUNK = 500
+
+
+def _present(conn: Connection, column: str, values: Sequence[str]) -> set[str]:
+    """Those of ``values`` that some row has in ``column`` (an indexed column).
+
+    On SQLite one fixed statement of _CHUNK placeholders serves every chunk (the
+    last is padded by repeating a value): an expanding IN compiled per chunk cost
+    more than the lookups themselves.
+    """
     found: set[str] = set()
-    ids = list(dict.fromkeys(uniqueids))
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        found.update(conn.scalars(select(cdr.c.uniqueid).where(cdr.c.uniqueid.in_(chunk))))
+    ids = list(dict.fromkeys(values))
+    sqlite = conn.dialect.name == "sqlite"
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        if sqlite:
+            chunk += chunk[-1:] * (_CHUNK - len(chunk))
+            result = conn.exec_driver_sql(_lookup_sql(column), tuple(chunk))
+            found.update(value for (value,) in result)
+        else:
+            found.update(conn.scalars(select(cdr.c[column]).where(cdr.c[column].in_(chunk))))
     return found
+
+
+def _lookup_sql(column: str) -> str:
+    marks = ", ".join("?" * _CHUNK)
+    return f'SELECT "{column}" FROM cdr WHERE "{column}" IN ({marks})'
 
 
 def rows_of_calls(conn: Connection, uniqueids: Sequence[str]) -> list[dict[str, Any]]:
