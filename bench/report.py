@@ -246,9 +246,9 @@ def markdown(
         "- **Data**: a hosted PBX with one year of calls, many tenants (accountcodes) of 20",
         "  extensions; the number of tenants grows with the row count, so one extension's (or",
         "  tenant's) answer is the same size at every table size. Generated deterministically",
-        "  (`bench/dataset.py`) as an Asterisk Master.csv and loaded with the project's own row",
-        "  normalisation and CDR-to-record mapping (`bench/load.py`); PostgreSQL and MariaDB get",
-        "  the same tables copied from that file.",
+        "  (`bench/dataset.py`) as an Asterisk Master.csv and loaded into SQLite by `voip24h",
+        "  import` itself (`bench/load.py`); PostgreSQL and MariaDB get the same tables copied",
+        "  from that file.",
         "- **Load**: `wrk` (2 threads, "
         + str(results["options"]["connections"])
         + " connections) on the same machine: "
@@ -309,6 +309,13 @@ def markdown(
                 f" ({load['rows']:,} rows, {load['records']:,} records)"
                 if "rows" in load
                 else " (copy)"
+            )
+            + (
+                f" by `voip24h import`: {load['rows_per_s']:,} rows/s, peak RSS "
+                f"{load['peak_rss_main_mib']} MiB (importing process), "
+                f"{load['peak_rss_worker_mib']} MiB (parsing worker)"
+                if "rows_per_s" in load
+                else ""
             )
         )
     for note in results["notes"]:
