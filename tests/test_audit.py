@@ -198,3 +198,47 @@ def test_audit_database_url_setting_chooses_where_rows_go(
         env={"VOIP24H_AUDIT_DATABASE_URL": elsewhere},
     )
     assert [i["partner"] for i in json.loads(listed.output)] == ["acme-crm"]
+
+
+def test_audit_rows_keep_every_value_and_survive_a_lost_connection(backend, engine, settings):
+    """Rows go in as plain tuples (sqlite3 executemany, asyncpg COPY, asyncmy INSERT):
+    every column reads back as SQLAlchemy wrote it; a connection lost between batches
+    is replaced and the next batch is written."""
+    writer = AuditWriter(settings.database_url, 90, Metrics(("getUser",)))
+    first = RequestInfo("r1", "192.0.2.1", "POST", API, 0.0, 7, "crm", "getUser", {"user": "1"})
+    first.at = first.at.replace(microsecond=0)  # SQLite text without a fraction too
+    first.rows, first.status, first.latency_ms = 3, 200, 1.23456
+    second = RequestInfo("r2", "192.0.2.2", "POST", API, 0.0)
+    second.status, second.error_code = 401, "invalid_secret"
+
+    async def run() -> None:
+        writer.record(first)
+        await writer.flush()
+        if writer._conn is not None:  # PostgreSQL/MariaDB: drop it under the writer
+            writer._conn.terminate() if backend == "postgresql" else writer._conn.close()
+        writer.record(second)
+        await writer.flush()
+        await writer.close()
+
+    asyncio.run(run())
+    one, two = audit_rows(engine)
+    assert one["at"] == first.at
+    assert (one["request_id"], one["partner_id"], one["partner"], one["request_type"]) == (
+        "r1",
+        7,
+        "crm",
+        "getUser",
+    )
+    assert (one["params"], one["rows_returned"], one["status"], one["client"]) == (
+        '{"user":"1"}',
+        3,
+        200,
+        "192.0.2.1",
+    )
+    assert one["latency_ms"] == 1.235 and one["error_code"] == ""
+    assert (two["partner"], two["request_type"], two["status"], two["error_code"]) == (
+        None,
+        None,
+        401,
+        "invalid_secret",
+    )

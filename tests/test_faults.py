@@ -338,3 +338,30 @@ def test_connections_killed_while_idle_heal_without_an_error(
     time.sleep(0.2)
     answers = [client.post(API, json=request).status_code for _ in range(5)]
     assert answers == [200] * 5
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_pooled_connections_skip_the_session_reset_but_never_keep_a_transaction(backend, db_url):
+    """Read-only requests leave no session state, so a connection goes back to the pool
+    without asyncpg's RESET ALL/UNLISTEN/CLOSE ALL round trip; a transaction left open
+    is still rolled back before anyone else gets the connection."""
+    reader = make_reader(db_url, 5.0, 1)  # one connection: every request shares it
+
+    async def scenario() -> tuple[Any, Any, Any]:
+        await reader.start()
+        pool = reader._pool  # type: ignore[attr-defined]
+        async with pool.acquire() as conn:
+            await conn.execute("SET application_name = 'kept'")
+        kept = (await reader.fetch(Statement("SHOW application_name", (), {}), {}))[0][0]
+        conn = await pool.acquire()
+        await conn.execute("BEGIN; SET LOCAL application_name = 'inside'")
+        await pool.release(conn)  # asyncpg logs that it rolls the transaction back
+        after = (await reader.fetch(Statement("SHOW application_name", (), {}), {}))[0][0]
+        rows = await reader.fetch(Statement("SELECT 1", (), {}), {})
+        await reader.close()
+        return kept, after, rows
+
+    kept, after, rows = asyncio.run(scenario())
+    assert kept == "kept"  # no RESET ALL on the way back to the pool
+    assert after == "kept"  # the open transaction (and its SET LOCAL) was rolled back
+    assert [tuple(r) for r in rows] == [(1,)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import sqlite3
 import time
 from abc import ABC, abstractmethod
@@ -360,6 +361,13 @@ async def _keep_session(_conn: Any) -> None:
     server on every request) would undo nothing."""
 
 
+def _reset_option(asyncpg: Any) -> dict[str, Any]:
+    """``reset=_keep_session`` where asyncpg has that pool option (0.30 and later)."""
+    if "reset" in inspect.signature(asyncpg.create_pool).parameters:
+        return {"reset": _keep_session}
+    return {}
+
+
 class PostgresReader(_PooledReader):
     def __init__(self, url: str, timeout: float, pool_size: int):
         super().__init__(url, timeout, pool_size)
@@ -389,7 +397,7 @@ class PostgresReader(_PooledReader):
             # The server cancels any statement outliving the request time limit, even
             # if the client side is gone.
             server_settings={"statement_timeout": str(int(self.timeout * 1000))},
-            reset=_keep_session,
+            **_reset_option(asyncpg),
         )
 
     async def _run(self, pool: Any, statement: Statement, args: list[Any]) -> list[Any]:
