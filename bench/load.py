@@ -9,6 +9,7 @@ that SQLite file (COPY / LOAD DATA), so every backend serves byte-identical data
 from __future__ import annotations
 
 import io
+import json
 import sqlite3
 import tempfile
 import time
@@ -58,7 +59,7 @@ def load_sqlite(csv_path: Path, db_path: Path, log: Any = print) -> dict[str, An
     for suffix in ("-wal", "-shm"):
         Path(f"{tmp}{suffix}").unlink(missing_ok=True)
     tmp.replace(db_path)
-    return {
+    figures = {
         "rows": result["imported"],
         "records": result["records"],
         "seconds": result["import_seconds"],
@@ -67,6 +68,13 @@ def load_sqlite(csv_path: Path, db_path: Path, log: Any = print) -> dict[str, An
         "peak_rss_main_mib": result["import_peak_rss_main_mib"],
         "peak_rss_worker_mib": result["import_peak_rss_worker_mib"],
     }
+    load_figures_path(db_path).write_text(json.dumps(figures))
+    return figures
+
+
+def load_figures_path(db_path: Path) -> Path:
+    """Where the figures of the load that built a cached dataset are kept."""
+    return db_path.with_name(db_path.stem + ".load.json")
 
 
 def _dump_tsv(db_path: Path, table: str, columns: tuple[str, ...], out: io.TextIOBase) -> int:

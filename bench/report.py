@@ -304,7 +304,9 @@ def markdown(
             )
     for load in results["loads"]:
         lines.append(
-            f"- loaded {label(load['size'])} into {BACKEND_NAMES[load['backend']]} in {load['seconds']:.0f} s"
+            f"- loaded {label(load['size'])} into {BACKEND_NAMES[load['backend']]} "
+            f"in {load['seconds']:.0f} s"
+            + (" (an earlier run; the dataset is cached)" if load.get("cached") else "")
             + (
                 f" ({load['rows']:,} rows, {load['records']:,} records)"
                 if "rows" in load
