@@ -210,6 +210,8 @@ class _PooledReader(Reader):
     """Shared behaviour of the server backends: a lazily (re)created pool, one retry
     on a connection that died while idle, and a hard time limit per request."""
 
+    cancels_promptly = False  # the driver stops at once when its task is cancelled
+
     def __init__(self, url: str, timeout: float, pool_size: int):
         super().__init__(timeout)
         self._url = parse_url(url)
@@ -265,9 +267,19 @@ class _PooledReader(Reader):
         """All rows, within ``timeout`` seconds in total: waiting for the pool, connecting,
         retrying and querying included (the server cancels the statement too)."""
         args = statement.args(params)
-        # The work runs in a task of its own and the request stops waiting at the
-        # deadline even if a driver is slow to honour cancellation. (What asyncio.wait
-        # does for one task, without its sets and checks: this runs on every request.)
+        if self.cancels_promptly:
+            # asyncpg gives way to cancellation at once (the connection is then
+            # dropped), so the work runs in the request's own task under a deadline.
+            try:
+                async with asyncio.timeout(budget(self.timeout)):
+                    return await self._fetch(statement, args)
+            except TimeoutError:
+                raise (
+                    DatabaseTimeout() if self._pool is not None else DatabaseUnavailable()
+                ) from None
+        # Otherwise the work runs in a task of its own and the request stops waiting at
+        # the deadline even if the driver is slow to honour cancellation (asyncmy on a
+        # stalled link). What asyncio.wait does for one task, without its sets.
         loop = asyncio.get_running_loop()
         task = loop.create_task(self._fetch(statement, args))
         waiter = loop.create_future()
@@ -369,6 +381,8 @@ def _reset_option(asyncpg: Any) -> dict[str, Any]:
 
 
 class PostgresReader(_PooledReader):
+    cancels_promptly = True
+
     def __init__(self, url: str, timeout: float, pool_size: int):
         super().__init__(url, timeout, pool_size)
         from sqlalchemy.dialects.postgresql.asyncpg import dialect
