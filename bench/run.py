@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
@@ -9,6 +10,8 @@ import statistics
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,6 +69,23 @@ def sqlite_dataset(shape: Shape, opts: Options, results: Results) -> Path:
     """The dataset as a SQLite file (built once, then cached in bench/data)."""
     DATA.mkdir(parents=True, exist_ok=True)
     csv_path, db_path = DATA / f"{shape.name}.csv", DATA / f"{shape.name}.db"
+    with _building(DATA / f"{shape.name}.lock"):  # two runs must not build one dataset
+        _build_sqlite(shape, opts, results, csv_path, db_path)
+    add_partners(f"sqlite:///{db_path}", shape)
+    return db_path
+
+
+@contextmanager
+def _building(lock_path: Path) -> Iterator[None]:
+    """An exclusive lock on ``lock_path`` (waits for another run building the same data)."""
+    with lock_path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _build_sqlite(
+    shape: Shape, opts: Options, results: Results, csv_path: Path, db_path: Path
+) -> None:
     if not db_path.exists():
         if not csv_path.exists():
             opts.log(f"generating {shape.rows:,} CDR rows -> {csv_path.name}")
@@ -83,8 +103,6 @@ def sqlite_dataset(shape: Shape, opts: Options, results: Results) -> Path:
     elif load_figures_path(db_path).exists():  # built by an earlier run: say how it loaded
         figures = json.loads(load_figures_path(db_path).read_text())
         results.loads.append({"size": shape.rows, "backend": "sqlite", "cached": True, **figures})
-    add_partners(f"sqlite:///{db_path}", shape)
-    return db_path
 
 
 def add_partners(url: str, shape: Shape) -> None:
