@@ -37,6 +37,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from voip24h.db.engine import BULK_WAL_AUTOCHECKPOINT
+
 COLUMNS = 21
 _STRINGS = 20  # quoted fields per line; the rest are bare integers or times
 
@@ -203,8 +205,11 @@ def raw_insert(
     _empty_database(target_db)
     source = sqlite3.connect(source_db)
     target = sqlite3.connect(target_db)
+    # The import's own connection settings (db/engine.py make_engine(bulk=True)), so
+    # the reference differs from the import by the work only.
     target.execute("PRAGMA journal_mode=WAL")
     target.execute("PRAGMA synchronous=NORMAL")
+    target.execute(f"PRAGMA wal_autocheckpoint={BULK_WAL_AUTOCHECKPOINT}")
     cursors = []
     for table in tables:
         names = [r[1] for r in source.execute(f"PRAGMA table_info({table})") if r[1] != "id"]

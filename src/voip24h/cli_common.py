@@ -32,9 +32,10 @@ def settings_from(ctx: click.Context, **flags: Any) -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-def engine_for(settings: Settings) -> Engine:
+def engine_for(settings: Settings, *, bulk: bool = False) -> Engine:
+    """The engine of the configured database (``bulk``: tuned for an import)."""
     try:
-        return make_engine(settings.database_url)
+        return make_engine(settings.database_url, bulk=bulk)
     except DatabaseUrlError as exc:
         raise click.ClickException(str(exc)) from None
 

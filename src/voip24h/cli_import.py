@@ -82,7 +82,7 @@ def _loader(ctx: click.Context, database_url: str | None) -> tuple[Loader, Any]:
     from sqlalchemy.exc import OperationalError
 
     settings = settings_from(ctx, database_url=database_url)
-    loader = Loader(engine_for(settings), settings)
+    loader = Loader(engine_for(settings, bulk=True), settings)
     try:
         loader.check_ready()
     except (SchemaOutOfDate, IndexOutOfDate) as exc:

@@ -62,8 +62,18 @@ def sqlite_path(url: str) -> str:
     return parse_url(url).database or ":memory:"
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """A synchronous engine for admin work (migrations, import, partners, reindex)."""
+# Pages of WAL between checkpoints for bulk writers (SQLite's default: 1000). A checkpoint
+# syncs the database file; ten times fewer of them cut an import's wall time by about a
+# quarter (the WAL grows to ~40 MB between them instead of ~4 MB).
+BULK_WAL_AUTOCHECKPOINT = 10_000
+
+
+def make_engine(url: str, *, bulk: bool = False, **kwargs: Any) -> Engine:
+    """A synchronous engine for admin work (migrations, import, partners, reindex).
+
+    ``bulk``: for a process that writes many rows (import): on SQLite, checkpoints
+    the WAL less often.
+    """
     backend = backend_of(url)
     options: dict[str, Any] = {"future": True}
     if backend == "sqlite":
@@ -74,7 +84,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     engine = create_engine(sync_url(url), **options)
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        if bulk:
+            event.listen(engine, "connect", _sqlite_bulk_pragmas)
     return engine
+
+
+def _sqlite_bulk_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={BULK_WAL_AUTOCHECKPOINT}").close()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -1,4 +1,4 @@
-"""An initial load builds the read-side indexes at its end (db/indexes.py), on every backend."""
+"""Initial loads: read indexes built at the end (db/indexes.py), bulk engine settings."""
 
 from __future__ import annotations
 
@@ -98,3 +98,14 @@ def test_the_head_constant_is_the_newest_migration(engine):
     assert migrate.HEAD == migrate.head_revision(engine)
     assert migrate.current_revision(engine) == migrate.HEAD
     assert migrate.is_current(engine)
+
+
+def test_the_import_engine_checkpoints_sqlite_wal_less_often(tmp_path):
+    from voip24h.db.engine import BULK_WAL_AUTOCHECKPOINT, make_engine
+
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    for bulk, expected in ((True, BULK_WAL_AUTOCHECKPOINT), (False, 1000)):
+        engine = make_engine(url, bulk=bulk)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == expected
+        engine.dispose()
