@@ -163,6 +163,7 @@ class _Peaks:
 
 def _child(command: list[str]) -> tuple[float, float, int, str, _Peaks]:
     """Run a command; (wall s, CPU s, peak RSS MiB by wait4, stdout, polled peaks)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert process.stdout is not None and process.stderr is not None
@@ -182,16 +183,9 @@ def _child(command: list[str]) -> tuple[float, float, int, str, _Peaks]:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # reaped children's CPU, summed
     if process.returncode not in (0, 1):  # 1: some lines rejected (reported in the summary)
         raise RuntimeError(f"{command[:4]} failed: {b''.join(errors).decode()[-2000:]}")
-    cpu = usage.ru_utime + usage.ru_stime - _Cpu.spent
-    _Cpu.spent += cpu
+    cpu = usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime
     rss = max([peaks.main, *peaks.children.values()])
     return seconds, cpu, rss, b"".join(chunks).decode(), peaks
-
-
-class _Cpu:
-    """CPU time of children already reported (RUSAGE_CHILDREN accumulates)."""
-
-    spent = 0.0
 
 
 def raw_insert(

@@ -71,7 +71,10 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     )
     for peer, ours, bound in peer_sets:
         for row in (r for r in runs if r["system"] == peer):
-            mine = _run(runs, ours, row["kind"], row["size"])
+            # The server measured side by side with the peer, where the run did that.
+            mine = _run(runs, f"{ours}-vs-{peer}", row["kind"], row["size"]) or _run(
+                runs, ours, row["kind"], row["size"]
+            )
             if mine is None:
                 continue
             ratio = mine["rps"] / row["rps"] if row["rps"] else float("inf")

@@ -339,20 +339,28 @@ def measure(
 
 
 def measure_interleaved(
-    systems: list[System], kind: str, size: int, requests: Path, opts: Options, results: Results
+    systems: list[System],
+    kind: str,
+    size: int,
+    requests: Path | dict[str, Path],
+    opts: Options,
+    results: Results,
 ) -> None:
     """Every system in turn, in short slices (A B C A B C ...), so that a change in the
     shared machine's load hits them all alike; figures are summed over the slices
-    (req/s) or their median taken (p50, p99)."""
+    (req/s) or their median taken (p50, p99). ``requests``: one file for all, or a
+    file per system name (a peer with its own request syntax)."""
     conns = opts.connections
     slices = 1 if opts.quick else max(1, round(opts.seconds / 2))
+    files = requests if isinstance(requests, dict) else {s.name: requests for s in systems}
     if not opts.quick:
         for system in systems:
-            drive(system.port, requests, min(3.0, opts.seconds), conns)  # warm up
+            drive(system.port, files[system.name], min(3.0, opts.seconds), conns)  # warm up
     parts: dict[str, list[dict[str, float]]] = {s.name: [] for s in systems}
     for _ in range(slices):
         for system in systems:
-            parts[system.name].append(drive(system.port, requests, opts.seconds / slices, conns))
+            part = drive(system.port, files[system.name], opts.seconds / slices, conns)
+            parts[system.name].append(part)
     for system in systems:
         got = parts[system.name]
         requests_done = sum(p["requests"] for p in got)
@@ -584,10 +592,15 @@ def run(opts: Options) -> Results:
             opts.log(f"SQLite, {label(size)} rows")
             pair("sqlite", f"sqlite:///{dbs[size]}", shape, files["voip"], opts, results)
             if opts.peers and size == largest and ensure_peers(opts):
+                # Side by side with the server, as with the lean references: measured
+                # apart, whichever ran while the machine was busier would lose.
                 peer = datasette(dbs[size])
-                with running(peer, logs):
+                mine = ours("sqlite", f"sqlite:///{dbs[size]}", opts)
+                mine.name += "-vs-datasette"
+                with running(peer, logs), running(mine, logs):
                     for kind in workload.KINDS:
-                        measure(peer, kind, size, files["datasette"][kind], opts, results)
+                        both = {mine.name: files["voip"][kind], peer.name: files["datasette"][kind]}
+                        measure_interleaved([mine, peer], kind, size, both, opts, results)
         for backend in ("postgresql", "mysql"):
             if backend not in opts.backends:
                 continue
