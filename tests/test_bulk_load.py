@@ -109,3 +109,16 @@ def test_the_import_engine_checkpoints_sqlite_wal_less_often(tmp_path):
         with engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == expected
         engine.dispose()
+
+
+def test_serve_builds_indexes_an_unfinished_load_left_out_before_serving(
+    engine, settings, capsys
+):
+    from voip24h.cli import _check_schema
+
+    indexes.defer(engine)
+    _check_schema(settings)
+
+    assert "building index ix_records_ts" in capsys.readouterr().err
+    assert index_names(engine) >= ALL
+    assert not indexes.is_deferred(engine)
