@@ -80,6 +80,42 @@ def records(source: Source, splitter: RecordSplitter) -> Iterator[RawRecord]:
     yield from splitter.finish()
 
 
+Rejected = list[tuple[int, str, bytes]]  # (line, reason, raw bytes)
+
+
+def record_batches(raw: Iterator[RawRecord], size: int) -> Iterator[list[RawRecord]]:
+    """The records in lists of ``size`` (the last may be shorter): an import's batches.
+
+    A ReadError is raised after the list of the records read before it.
+    """
+    batch: list[RawRecord] = []
+    try:
+        for record in raw:
+            batch.append(record)
+            if len(batch) == size:
+                yield batch
+                batch = []
+    except ReadError:
+        if batch:
+            yield batch
+        raise
+    if batch:
+        yield batch
+
+
+def parse_batch(parser: RowParser, batch: list[RawRecord]) -> tuple[list[dict[str, Any]], Rejected]:
+    """The good rows of a batch of records, and the rejected ones with their reasons."""
+    rows: list[dict[str, Any]] = []
+    rejected: Rejected = []
+    for record in batch:
+        parsed = parser.parse(record)
+        if parsed.row is None:
+            rejected.append((parsed.line, parsed.error or "rejected", parsed.raw))
+        else:
+            rows.append(parsed.row)
+    return rows, rejected
+
+
 def sniff_layout(path: str, delimiter: str = ",", *, required: bool = False) -> Layout:
     """The Master.csv layout of a file, from the column count of its first records.
 
@@ -321,25 +357,15 @@ class FileImporter:
     ) -> Iterator[list[dict[str, Any]]]:
         """The good rows of each ``batch_size`` records (as the workers cut batches);
         rejects go to the rejects file; a ReadError ends the batches (kept)."""
-        parse, reject = parser.parse, self.rejects.write
-        rows: list[dict[str, Any]] = []
-        seen = 0
         try:
-            for record in raw:
-                parsed = parse(record)
-                if parsed.row is None:
-                    reject(path, parsed.line, parsed.error or "rejected", parsed.raw)
-                else:
-                    rows.append(parsed.row)
-                seen += 1
-                if seen == self.batch_size:
-                    if rows:
-                        yield rows
-                    rows, seen = [], 0
+            for batch in record_batches(raw, self.batch_size):
+                rows, rejected = parse_batch(parser, batch)
+                for line, reason, data in rejected:
+                    self.rejects.write(path, line, reason, data)
+                if rows:
+                    yield rows
         except ReadError as exc:
             self._error = str(exc)
-        if rows:
-            yield rows
 
 
 def _constant(value: int) -> Callable[[], int]:

@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-Rejected = list[tuple[int, str, bytes]]  # (line, reason, raw bytes)
-
 
 @dataclass(frozen=True)
 class Job:
@@ -44,7 +42,7 @@ def default_workers() -> int:
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
-def parsed_batches(job: Job, workers: int) -> Iterator[tuple[Any, Rejected, int]]:
+def parsed_batches(job: Job, workers: int) -> Iterator[tuple[Any, list[Any], int]]:
     """(encoded batch, its rejects, file position after it), in file order.
 
     A file that cannot be read to its end ends the batches with ``ReadError`` raised
@@ -102,36 +100,22 @@ def _work(job: Job, index: int, workers: int, receiver: Any, sender: Any) -> Non
     the pipe has no reader left and the next send ends the worker."""
     from voip24h.csvstream import RecordSplitter
     from voip24h.importer import RowParser
-    from voip24h.ingest import ReadError, Source, records
+    from voip24h.ingest import ReadError, Source, parse_batch, record_batches, records
 
     receiver.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the importing process's to handle
     try:
         with Source(job.path) as source:
             parser = RowParser(job.columns, job.zone, job.usegmtime, job.delimiter)
-            splitter = RecordSplitter(len(job.columns), delimiter=job.delimiter)
-            rows: list[dict[str, Any]] = []
-            rejected: Rejected = []
-            seen = batch = 0
+            raw = records(source, RecordSplitter(len(job.columns), delimiter=job.delimiter))
             error = None
             try:
-                for record in records(source, splitter):
-                    seen += 1
-                    if batch % workers == index:
-                        parsed = parser.parse(record)
-                        if parsed.row is None:
-                            rejected.append((parsed.line, parsed.error or "rejected", parsed.raw))
-                        else:
-                            rows.append(parsed.row)
-                    if seen == job.batch_size:
-                        if batch % workers == index:
-                            sender.send(("batch", job.encode(rows), rejected, source.position()))
-                            rows, rejected = [], []
-                        seen, batch = 0, batch + 1
+                for number, batch in enumerate(record_batches(raw, job.batch_size)):
+                    if number % workers == index:
+                        rows, rejected = parse_batch(parser, batch)
+                        sender.send(("batch", job.encode(rows), rejected, source.position()))
             except ReadError as exc:
                 error = str(exc)
-            if seen and batch % workers == index:  # the last, partial batch is ours
-                sender.send(("batch", job.encode(rows), rejected, source.position()))
             sender.send(("end", error))
     except BrokenPipeError:
         os._exit(1)  # the importing process is gone
