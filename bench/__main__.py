@@ -33,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--soak-seconds", type=float, default=60.0, help="RSS run length [60]")
     run.add_argument("--big-answer", type=int, default=200_000, help="records of the big getDate")
     run.add_argument(
-        "--import-rows", type=int, default=100_000, help="rows for bench/import_bench.py [100000]"
+        "--import-rows",
+        type=int,
+        default=1_000_000,
+        help="rows for bench/import_bench.py [1000000]: the size the import target is held at",
     )
     run.add_argument("--no-memory", action="store_true", help="skip the memory checks")
     run.add_argument("--no-speed", action="store_true", help="skip the throughput runs")
@@ -84,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         opts.big_answer = args.big_answer if args.big_answer != 200_000 else 5_000
         opts.connections = args.connections if args.connections != 32 else 8
         opts.workers = args.workers if args.workers != 2 else 1
-        opts.import_rows = args.import_rows if args.import_rows != 100_000 else 2_000
+        opts.import_rows = args.import_rows if args.import_rows != 1_000_000 else 2_000
     results = run_bench(opts)
     command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     verdicts = report.targets(asdict(results))

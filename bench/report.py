@@ -144,8 +144,10 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 None,
             )
             text = ", ".join(f"{k}={v}" for k, v in check.items() if k != "check")
+            rows = check.get("rows")
             add(
-                "import rate vs raw bulk insert (SQLite)",
+                "import rate vs raw bulk insert (SQLite"
+                + (f", {label(rows)} rows)" if isinstance(rows, int) else ")"),
                 ratio,
                 ">= 0.5x",
                 None if ratio is None else ratio >= 0.5,

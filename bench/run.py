@@ -45,7 +45,7 @@ class Options:
     big_answer: int = 200_000
     docs: Path | None = ROOT / "docs"
     workers: int = 2
-    import_rows: int = 100_000
+    import_rows: int = 1_000_000
     memory: bool = True
     speed: bool = True
     log: Any = print
@@ -71,8 +71,26 @@ def sqlite_dataset(shape: Shape, opts: Options, results: Results) -> Path:
     csv_path, db_path = DATA / f"{shape.name}.csv", DATA / f"{shape.name}.db"
     with _building(DATA / f"{shape.name}.lock"):  # two runs must not build one dataset
         _build_sqlite(shape, opts, results, csv_path, db_path)
+        upgrade_schema(f"sqlite:///{db_path}", opts)
     add_partners(f"sqlite:///{db_path}", shape)
     return db_path
+
+
+def upgrade_schema(url: str, opts: Options) -> None:
+    """A dataset cached by an older checkout gets this one's schema, as an operator's
+    ``voip24h db upgrade`` would give it (new indexes are built on the data)."""
+    from voip24h.db import migrate
+    from voip24h.db.engine import make_engine
+
+    engine = make_engine(url)
+    try:
+        if not migrate.is_current(engine):
+            opts.log(f"upgrading the schema of {url.rpartition('/')[2]}")
+            started = time.perf_counter()
+            migrate.upgrade(engine)
+            opts.log(f"  upgraded in {time.perf_counter() - started:.0f} s")
+    finally:
+        engine.dispose()
 
 
 @contextmanager
@@ -195,6 +213,8 @@ def server_dataset(
             {"size": shape.rows, "backend": backend, "seconds": seconds, "copied": True}
         )
         _mark_loaded(url, shape.name)
+    else:
+        upgrade_schema(url, opts)
     add_partners(url, shape)
     return url
 

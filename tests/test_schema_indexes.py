@@ -1,0 +1,90 @@
+"""The indexes the migrations build are the ones the schema declares, and the user
+queries of the seed protocol read only their covering index (no table rows)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import create_engine, inspect, text
+
+from voip24h.db import migrate
+from voip24h.db.queries.records import select_records
+from voip24h.db.reader import compile_for
+from voip24h.db.schema import COVERED, call_records, cdr
+from voip24h.partners import Scope, parse_extensions
+
+
+def built(engine: Any, table: str) -> dict[str, list[str]]:
+    return {
+        str(ix["name"]): [str(c) for c in ix["column_names"]]
+        for ix in inspect(engine).get_indexes(table)
+    }
+
+
+def declared(table: Any) -> dict[str, list[str]]:
+    return {str(ix.name): [c.name for c in ix.columns] for ix in table.indexes}
+
+
+def test_the_migrated_indexes_are_the_declared_ones(engine):
+    for table in (cdr, call_records):
+        found = built(engine, table.name)
+        for name, columns in declared(table).items():
+            assert found.get(name) == columns, f"{table.name}.{name}"
+
+
+def test_upgrading_from_0004_widens_the_user_indexes_and_keeps_the_records(engine):
+    config = migrate.alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+    assert built(engine, "call_records")["ix_records_user_ts"] == ["user_ext", "call_ts", "callid"]
+    with engine.begin() as conn:
+        conn.execute(
+            call_records.insert(),
+            {
+                "callid": "1.1",
+                "user_ext": "101",
+                "accountcode": "acme",
+                "call_ts": 1_700_000_000,
+                "call_date": "2023-11-15 05:13:20",
+                "call_type": "EXTERNAL",
+                "direction": "OUTBOUND",
+            },
+        )
+    migrate.upgrade(engine)
+    found = built(engine, "call_records")
+    assert found["ix_records_user_ts"] == ["user_ext", "call_ts", "callid", *COVERED]
+    assert found["ix_records_account_user_ts"][-5:] == list(COVERED)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT callid, user_ext FROM call_records")).all() == [
+            ("1.1", "101")
+        ]
+
+
+@pytest.mark.parametrize(
+    ("scope", "index"),
+    [
+        (Scope(frozenset({"acme"})), "ix_records_account_user_ts"),
+        (Scope(frozenset({"acme"}), parse_extensions("100-199")), "ix_records_account_user_ts"),
+        (Scope(), "ix_records_user_ts"),
+    ],
+)
+@pytest.mark.parametrize("by_window", [False, True], ids=["getUser", "getUserDate"])
+def test_user_queries_read_only_their_covering_index_on_sqlite(tmp_path, scope, index, by_window):
+    engine = create_engine(f"sqlite:///{tmp_path / 'plan.db'}")
+    migrate.upgrade(engine)
+    statement = compile_for(
+        select_records(scope, by_user=True, by_window=by_window), engine.dialect
+    )
+    params = {"user": "101", "start": 0, "end": 2**40, "limit": 100}
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE")
+        plan = conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + statement.sql, tuple(statement.args(params))
+        ).all()
+    details = " | ".join(str(row[-1]) for row in plan)
+    assert f"USING COVERING INDEX {index}" in details, details
+    assert "TEMP B-TREE" not in details, details  # read in the answer's order, not sorted
+    engine.dispose()
