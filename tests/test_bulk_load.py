@@ -111,9 +111,7 @@ def test_the_import_engine_checkpoints_sqlite_wal_less_often(tmp_path):
         engine.dispose()
 
 
-def test_serve_builds_indexes_an_unfinished_load_left_out_before_serving(
-    engine, settings, capsys
-):
+def test_serve_builds_indexes_an_unfinished_load_left_out_before_serving(engine, settings, capsys):
     from voip24h.cli import _check_schema
 
     indexes.defer(engine)

@@ -173,9 +173,7 @@ def test_date_range_and_row_count_are_bounded(load, add_partner, make_client):
     assert many.status_code == 400 and many.json()["errorCode"] == "result_too_large"
 
 
-def test_secrets_never_reach_logs_errors_or_audit(
-    settings, load, add_partner, make_client, caplog
-):
+def test_secrets_never_reach_logs_errors_or_audit(settings, load, add_partner, make_client, caplog):
     load(cdr_row(uniqueid="l.1"))
     secret = add_partner("acme-crm", secret="S3cr3t-Never-Logged-0123456789")
     wrong = "Wr0ng-Never-Logged-0123456789"

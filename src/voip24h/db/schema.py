@@ -96,9 +96,7 @@ call_records = Table(
     Index("ix_records_user_ts", "user_ext", "call_ts", "callid", *COVERED),
     Index("ix_records_ts", "call_ts", "callid"),
     Index("ix_records_account_ts", "accountcode", "call_ts", "callid"),
-    Index(
-        "ix_records_account_user_ts", "accountcode", "user_ext", "call_ts", "callid", *COVERED
-    ),
+    Index("ix_records_account_user_ts", "accountcode", "user_ext", "call_ts", "callid", *COVERED),
     Index("ix_records_linkedid", "linkedid"),
     **_MYSQL,
 )
