@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
-from sqlalchemy import inspect
+from sqlalchemy import func, inspect, select
 
 from tests.masterfiles import call, layout_columns, master_csv
 from voip24h.cli import cli
@@ -120,3 +121,60 @@ def test_serve_builds_indexes_an_unfinished_load_left_out_before_serving(engine,
     assert "building index ix_records_ts" in capsys.readouterr().err
     assert index_names(engine) >= ALL
     assert not indexes.is_deferred(engine)
+
+
+@pytest.mark.parametrize(
+    "columns", [layout_columns(), layout_columns(True, True, True)], ids=["digest", "sequence"]
+)
+def test_an_initial_load_skips_duplicates_without_the_unique_index(
+    engine, settings, tmp_path, columns
+):
+    """The unique row-key index is built at the end; overlapping files, and a file given
+    twice, still import each row once (stored keys are found through the uniqueid)."""
+
+    def write(name: str, first: int, count: int) -> str:
+        path = tmp_path / name
+        path.write_text(master_csv([call(n) for n in range(first, first + count)], columns))
+        return str(path)
+
+    a, b = write("a.csv", 0, 30), write("b.csv", 20, 30)
+    loader = Loader(engine, settings)
+    loader.check_ready()
+    seen: list[bool] = []
+    notes: list[str] = []
+
+    def progress(done: int, rows: int, doing: str | None = None) -> None:
+        seen.append(loader.keys_indexed)
+        if doing:
+            notes.append(doing)
+
+    importer = FileImporter(loader, settings.zone, progress=progress, batch_size=7)
+    summary = importer.run(plan_files([a, b, a], None, None))
+
+    assert (summary.imported, summary.duplicates, summary.rejected) == (50, 40, 0)
+    assert seen[0] is False and notes[0] == "building index ux_cdr_row_key"
+    assert loader.keys_indexed and not indexes.is_deferred(engine)
+    with engine.connect() as conn:
+        keys = conn.execute(select(cdr.c.row_key)).scalars().all()
+    assert len(keys) == len(set(keys)) == 50
+    again = FileImporter(loader, settings.zone).run(plan_files([b], None, None))
+    assert (again.imported, again.duplicates) == (0, 30)
+
+
+def test_building_the_unique_index_drops_a_row_a_second_writer_stored_twice(
+    engine, settings, tmp_path
+):
+    import_file(engine, settings, master(tmp_path, "a.csv", 0, 5))
+    indexes.defer(engine)  # another writer, unaware, stores a row again meanwhile
+    with engine.begin() as conn:
+        first = conn.execute(select(cdr).order_by(cdr.c.id).limit(1)).mappings().one()
+        conn.execute(cdr.insert(), {k: v for k, v in first.items() if k != "id"})
+        assert conn.scalar(select(func.count()).select_from(cdr)) == 6
+
+    assert indexes.restore(engine)[0] == "ux_cdr_row_key"
+
+    with engine.connect() as conn:
+        ids = conn.execute(select(cdr.c.id).where(cdr.c.row_key == first["row_key"])).all()
+        assert ids == [(first["id"],)]
+        assert conn.scalar(select(func.count()).select_from(cdr)) == 5
+    assert index_names(engine) >= ALL

@@ -3,11 +3,13 @@ queries of the seed protocol read only their covering index (no table rows)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy.exc import IntegrityError
 
 from voip24h.db import migrate
 from voip24h.db.queries.records import select_records
@@ -88,3 +90,25 @@ def test_user_queries_read_only_their_covering_index_on_sqlite(tmp_path, scope, 
     assert f"USING COVERING INDEX {index}" in details, details
     assert "TEMP B-TREE" not in details, details  # read in the answer's order, not sorted
     engine.dispose()
+
+
+def test_upgrading_from_0005_makes_the_row_key_unique_through_an_index(engine):
+    config = migrate.alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0005")
+    assert "ux_cdr_row_key" not in built(engine, "cdr")
+    row = {"row_key": "k1", "calldate": datetime(2024, 1, 1), "uniqueid": "u1"}
+    with engine.begin() as conn:
+        conn.execute(cdr.insert(), row)
+
+    migrate.upgrade(engine)
+
+    found = inspect(engine)
+    # (MariaDB reports unique indexes as constraints too)
+    assert {c["name"] for c in found.get_unique_constraints("cdr")} <= {"ux_cdr_row_key"}
+    assert {ix["name"]: ix["unique"] for ix in found.get_indexes("cdr")}["ux_cdr_row_key"]
+    with engine.connect() as conn:
+        assert conn.execute(select(cdr.c.row_key, cdr.c.uniqueid)).all() == [("k1", "u1")]
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(cdr.insert(), row)

@@ -110,6 +110,9 @@ def sync_cmd(
     except click.BadParameter as exc:
         raise ImportFailure(exc.format_message(), EXIT_USAGE) from None
     loader, _settings = _loader(ctx, database_url)
+    from voip24h.db import indexes
+
+    indexes.restore(loader.engine)  # left deferred by an unfinished bulk import
     rejects = RejectsWriter(rejects_path)
     try:
         syncer = Syncer(

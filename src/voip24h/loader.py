@@ -34,10 +34,10 @@ class IndexOutOfDate(RuntimeError):
 @dataclass
 class EncodedBatch:
     """A batch as the writer takes it: ``cdr`` insert values (``bulk.encode``) and the
-    records of each of its calls by uniqueid (``record_values`` tuples)."""
+    records of its calls (``record_values`` tuples, callId first, in callId order)."""
 
     rows: list[tuple[Any, ...]]
-    records: dict[str, list[tuple[Any, ...]]]
+    records: list[tuple[Any, ...]]
 
 
 @dataclass
@@ -68,6 +68,8 @@ class Loader:
         self.settings = settings
         self.zone: ZoneInfo = settings.zone
         self.matcher = ExtensionMatcher(settings.extension_pattern, settings.extensions)
+        # False while an initial load has the unique row-key index away (db/indexes.py).
+        self.keys_indexed = True
 
     def check_ready(self) -> None:
         """Refuse to write into an old schema or records built with other settings."""
@@ -105,13 +107,11 @@ class Loader:
         for row in rows:
             unique.setdefault(row["row_key"], row)
         ordered: list[dict[str, Any]] = sorted(unique.values(), key=_mapping_order)
-        groups = group_by_uniqueid(ordered)
-        records = {
-            uniqueid: [
-                record_values(rec) for rec in records_for_call(rows, self.matcher, self.zone)
-            ]
-            for uniqueid, rows in groups.items()
-        }
+        records = [
+            record_values(rec)
+            for call in group_by_uniqueid(ordered).values()
+            for rec in records_for_call(call, self.matcher, self.zone)
+        ]
         return EncodedBatch(bulk.encode(self.engine.dialect, cdr, rows), records)
 
     def load_batch_in(self, conn: Connection, rows: list[dict[str, Any]]) -> LoadStats:
@@ -125,14 +125,16 @@ class Loader:
         # Calls with rows from earlier batches are rebuilt from the table; the
         # others have all their rows in this batch, and their records ready.
         known = cdr_queries.known_uniqueids(conn, uniqueids)
-        new = cdr_queries.insert_encoded(conn, batch.rows, known)
+        new = cdr_queries.insert_encoded(conn, batch.rows, known, keys_indexed=self.keys_indexed)
         stats = LoadStats(inserted=len(new), duplicates=len(batch.rows) - len(new))
-        touched = list(dict.fromkeys(row[at] for row in new))
-        stored = [u for u in touched if u in known]
-        if stored:
-            stats.records += self.rebuild_calls(conn, stored)
-        fresh = sorted(u for u in touched if u not in known)
-        values = [v for u in fresh for v in batch.records[u]]
+        values = batch.records
+        if known:  # records of calls with no row in the table before this batch
+            touched = list(dict.fromkeys(row[at] for row in new))
+            stored = [u for u in touched if u in known]
+            if stored:
+                stats.records += self.rebuild_calls(conn, stored)
+            fresh = set(touched).difference(stored)
+            values = [v for v in values if v[0] in fresh]
         stats.records += record_queries.insert_record_values(conn, values)
         return stats
 

@@ -213,6 +213,11 @@ def records_for_call(
     # The import's hot path: each field is read once per row (``_str``/``_number`` are
     # ``_text``/``_int`` of a value already read), channels are resolved through the
     # matcher's cache.
+    if type(rows) is list and len(rows) == 1:  # most calls: one row, nothing to rank
+        row = rows[0]
+        get = row.get
+        start = _start(get)
+        return [_record(get, leg, start, zone) for leg in _legs(row, get, matcher)]
     chosen: dict[str, tuple[tuple[Any, ...], Mapping[str, Any], tuple[str, str, str, str]]] = {}
     earliest: dict[str, datetime] = {}
     rank_of = _RANK.get
@@ -235,30 +240,31 @@ def records_for_call(
                 earliest[user] = start
             if user not in chosen or key < chosen[user][0]:
                 chosen[user] = (key, row, leg)
-    records = []
-    for user, (_, row, (_, phone, call_type, direction)) in chosen.items():
-        start = earliest[user]
-        get = row.get
-        records.append(
-            CallRecord(
-                _str(get("uniqueid")),
-                user,
-                _user_number(user),
-                _str(get("accountcode")),
-                to_epoch(start, zone),
-                _call_date(start),
-                phone,
-                call_type,
-                _str(get("disposition")),
-                direction,
-                _number(get("duration")),
-                _number(get("billsec")),
-                _str(get("did")),
-                _str(get("linkedid")),
-                _str(get("recordingfile")),
-            )
-        )
-    return records
+    return [_record(row.get, leg, earliest[user], zone) for user, (_, row, leg) in chosen.items()]
+
+
+def _record(
+    get: Callable[[str], Any], leg: tuple[str, str, str, str], start: datetime, zone: ZoneInfo
+) -> CallRecord:
+    """The record of one (call, user): ``leg`` of the row read by ``get``, dated ``start``."""
+    user, phone, call_type, direction = leg
+    return CallRecord(
+        _str(get("uniqueid")),
+        user,
+        _user_number(user),
+        _str(get("accountcode")),
+        to_epoch(start, zone),
+        _call_date(start),
+        phone,
+        call_type,
+        _str(get("disposition")),
+        direction,
+        _number(get("duration")),
+        _number(get("billsec")),
+        _str(get("did")),
+        _str(get("linkedid")),
+        _str(get("recordingfile")),
+    )
 
 
 _user_number = lru_cache(maxsize=_CACHE_SIZE)(canonical_number)

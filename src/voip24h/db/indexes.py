@@ -1,38 +1,54 @@
-"""Read-side indexes that an initial load builds once at its end, not row by row.
+"""Indexes that an initial load builds once at its end, not row by row.
 
-Only the partner API's reads use the secondary indexes of ``call_records`` and
-``ix_cdr_calldate``; keeping them up to date row by row is most of a bulk load's
-database time, while building them from the finished tables is a sort, several
-times cheaper. So an import into an empty ``cdr`` table drops them, loads, and
-creates them again (``voip24h import --keep-indexes`` opts out).
+Keeping an index up to date row by row is most of a bulk load's database time
+(the row keys are digests: each insert lands on a random page of
+``ux_cdr_row_key``, and on a large table every such page is a write), while
+building it from the finished table is a sort, many times cheaper. So an import
+into an empty ``cdr`` table drops the secondary indexes of ``call_records``,
+``ix_cdr_calldate`` and the unique ``ux_cdr_row_key``, loads, and creates them
+again (``voip24h import --keep-indexes`` opts out).
 
-The indexes the load itself needs stay: ``cdr.row_key`` (unique: what makes a
-re-import skip duplicates) and ``ix_cdr_uniqueid`` (finds the calls a batch
-continues). A marker in ``voip24h_meta`` says the others are missing, and is
-cleared only once they all exist again, so an import killed mid-way leaves a
-database that the next import, ``voip24h db upgrade`` or ``voip24h serve``
-completes. Meanwhile reads are right but slow (full scans).
+Only ``ix_cdr_uniqueid`` stays: it finds the calls a batch continues, and with
+them the keys already stored, which is how duplicates are skipped while the
+unique index is away (a row's key determines its uniqueid). A marker in
+``voip24h_meta`` says the others are missing, and is cleared only once they all
+exist again, so an import killed mid-way leaves a database that the next import,
+``voip24h db upgrade`` or ``voip24h serve`` completes. Meanwhile reads are right
+but slow (full scans), and other writers (follow, sync) complete it first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Engine, Index, exists, select
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy import Connection, Engine, Index, delete, exists, func, select
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from voip24h.db.queries import meta as meta_queries
 from voip24h.db.schema import call_records, cdr, meta
 
 MARKER = "indexes_deferred"
 KEPT = frozenset({"ix_cdr_uniqueid"})
+ROW_KEY_INDEX = "ux_cdr_row_key"
 
 
 def deferrable() -> list[Index]:
-    """The indexes a bulk load builds at its end, in creation order."""
+    """The indexes a bulk load builds at its end, in creation order (the unique one
+    first: should a concurrent writer have stored a row twice, it is found early)."""
     tables = (cdr, call_records)
     found = [ix for table in tables for ix in sorted(table.indexes, key=_name)]
-    return [ix for ix in found if ix.name not in KEPT and not ix.unique]
+    found.sort(key=lambda ix: not ix.unique)
+    return [ix for ix in found if ix.name not in KEPT]
+
+
+def keys_indexed(engine: Engine) -> bool:
+    """False while the unique row-key index is deferred (inserts cannot rely on it)."""
+    try:
+        with engine.connect() as conn:
+            deferred = meta_queries.get(conn, MARKER)
+    except (OperationalError, ProgrammingError):
+        return True
+    return deferred is None or ROW_KEY_INDEX not in deferred.split(",")
 
 
 def is_deferred(engine: Engine) -> bool:
@@ -72,13 +88,34 @@ def restore(engine: Engine, progress: Callable[[str], None] | None = None) -> li
                 continue
             if progress:
                 progress(_name(index))
-            index.create(conn)
-            created.append(_name(index))
+        try:
+            with engine.begin() as conn:
+                index.create(conn)
+        except IntegrityError:
+            if index.name != ROW_KEY_INDEX:
+                raise
+            with engine.begin() as conn:
+                drop_duplicate_rows(conn)
+                index.create(conn)
+        created.append(_name(index))
     if created:
         analyze(engine)
     with engine.begin() as conn:
         conn.execute(meta.delete().where(meta.c.key == MARKER))
     return created
+
+
+def drop_duplicate_rows(conn: Connection) -> int:
+    """Delete all but the first row of each row key; how many were deleted.
+
+    Run only when the unique index cannot be built: loads skip stored keys, so it is
+    a second writer that stored a row again while the index was away. Their records are
+    not touched: a call's records come from its rows, and its rows are unchanged.
+    """
+    first = select(func.min(cdr.c.id)).group_by(cdr.c.row_key)
+    if conn.dialect.name == "mysql":  # cannot select from the table it deletes from
+        first = select(first.subquery().c[0])
+    return int(conn.execute(delete(cdr).where(cdr.c.id.not_in(first))).rowcount)
 
 
 def analyze(engine: Engine) -> None:

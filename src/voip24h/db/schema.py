@@ -32,8 +32,10 @@ cdr = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     # Identity of a row for idempotent loading: (uniqueid, sequence) where the
-    # source has a sequence, else a digest of the row's content (importer.row_key).
-    Column("row_key", String(64), nullable=False, unique=True),
+    # source has a sequence, else a digest of the row's content (cdr.row_key). Unique
+    # through ux_cdr_row_key: an index, not a constraint, so that an initial load can
+    # build it at its end (db/indexes.py).
+    Column("row_key", String(64), nullable=False),
     Column("calldate", DateTime, nullable=False),
     Column("answer", DateTime),
     Column("end", DateTime),
@@ -62,6 +64,7 @@ cdr = Table(
     Column("linkedid", String(150), nullable=False, default=""),
     Column("peeraccount", String(80), nullable=False, default=""),
     Column("sequence", Integer),
+    Index("ux_cdr_row_key", "row_key", unique=True),
     Index("ix_cdr_uniqueid", "uniqueid"),
     Index("ix_cdr_calldate", "calldate"),
     **_MYSQL,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -40,39 +41,41 @@ def insert_encoded(
     conn: Connection,
     values: Sequence[tuple[Any, ...]],
     known_uniqueids: set[str] | None = None,
+    *,
+    keys_indexed: bool = True,
 ) -> list[tuple[Any, ...]]:
     """Insert rows (``bulk.encode``d) whose row_key is new; return the rows inserted.
 
-    Duplicates, within the batch or against the table, are skipped; the
-    conflict clause keeps a concurrent loader of the same rows harmless too.
-    ``known_uniqueids``, when given, are the batch's uniqueids that have rows in the
-    table: only rows of those can be there already (a row key includes the
-    uniqueid), so only they are looked up.
+    Duplicates, within the batch or against the table, are skipped. A row key
+    determines the row's uniqueid, so only rows of calls already in the table can
+    be there already: their calls' stored keys are read through ix_cdr_uniqueid.
+    ``known_uniqueids``: the batch's uniqueids that have rows in the table, when the
+    caller looked them up already. ``keys_indexed=False`` while an initial load has
+    the unique index on row_key away (db/indexes.py); with it, the conflict clause
+    also keeps a concurrent loader of the same rows harmless.
     """
     unique: dict[str, tuple[Any, ...]] = {}
     for row in values:
         unique.setdefault(row[KEY_AT], row)
     if not unique:
         return []
-    keys = [
-        key
-        for key, row in unique.items()
-        if known_uniqueids is None or row[UNIQUEID_AT] in known_uniqueids
-    ]
-    existing = _present(conn, "row_key", keys) if keys else set()
+    calls = {row[UNIQUEID_AT] for row in unique.values()}
+    stored = known_uniqueids if known_uniqueids is not None else _present(conn, "uniqueid", calls)
+    calls &= stored
+    existing = _present(conn, "uniqueid", calls, select_column="row_key") if calls else set()
     new = [row for key, row in unique.items() if key not in existing]
     if new:
         bulk.insert_encoded(
             conn,
             cdr,
             new,
-            conflict_do_nothing="row_key",
-            core_statement=_insert_ignoring_duplicates(conn.dialect.name),
+            conflict_do_nothing="row_key" if keys_indexed else None,
+            core_statement=_insert_ignoring_duplicates(conn.dialect.name) if keys_indexed else None,
         )
     return new
 
 
-def known_uniqueids(conn: Connection, uniqueids: Sequence[str]) -> set[str]:
+def known_uniqueids(conn: Connection, uniqueids: Collection[str]) -> set[str]:
     """Those of the given uniqueids that already have rows (an index-only lookup)."""
     return _present(conn, "uniqueid", uniqueids)
 
@@ -80,8 +83,11 @@ def known_uniqueids(conn: Connection, uniqueids: Sequence[str]) -> set[str]:
 _CHUNK = 500
 
 
-def _present(conn: Connection, column: str, values: Sequence[str]) -> set[str]:
-    """Those of ``values`` that some row has in ``column`` (an indexed column).
+def _present(
+    conn: Connection, column: str, values: Collection[str], *, select_column: str | None = None
+) -> set[str]:
+    """Values of ``select_column`` (default: ``column``) of the rows whose ``column``
+    (an indexed column) is one of ``values``.
 
     On SQLite one fixed statement of _CHUNK placeholders serves every chunk (the
     last is padded by repeating a value): an expanding IN compiled per chunk cost
@@ -89,21 +95,23 @@ def _present(conn: Connection, column: str, values: Sequence[str]) -> set[str]:
     """
     found: set[str] = set()
     ids = list(dict.fromkeys(values))
+    wanted = select_column or column
     sqlite = conn.dialect.name == "sqlite"
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
         if sqlite:
             chunk += chunk[-1:] * (_CHUNK - len(chunk))
-            result = conn.exec_driver_sql(_lookup_sql(column), tuple(chunk))
+            result = conn.exec_driver_sql(_lookup_sql(wanted, column), tuple(chunk))
             found.update(value for (value,) in result)
         else:
-            found.update(conn.scalars(select(cdr.c[column]).where(cdr.c[column].in_(chunk))))
+            found.update(conn.scalars(select(cdr.c[wanted]).where(cdr.c[column].in_(chunk))))
     return found
 
 
-def _lookup_sql(column: str) -> str:
+@cache
+def _lookup_sql(wanted: str, column: str) -> str:
     marks = ", ".join("?" * _CHUNK)
-    return f'SELECT "{column}" FROM cdr WHERE "{column}" IN ({marks})'
+    return f'SELECT "{wanted}" FROM cdr WHERE "{column}" IN ({marks})'
 
 
 def rows_of_calls(conn: Connection, uniqueids: Sequence[str]) -> list[dict[str, Any]]:
