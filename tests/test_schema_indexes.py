@@ -29,6 +29,13 @@ def declared(table: Any) -> dict[str, list[str]]:
     return {str(ix.name): [c.name for c in ix.columns] for ix in table.indexes}
 
 
+def downgrade(engine: Any, revision: str) -> None:
+    config = migrate.alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
 def test_the_migrated_indexes_are_the_declared_ones(engine):
     for table in (cdr, call_records):
         found = built(engine, table.name)
@@ -37,10 +44,7 @@ def test_the_migrated_indexes_are_the_declared_ones(engine):
 
 
 def test_upgrading_from_0004_widens_the_user_indexes_and_keeps_the_records(engine):
-    config = migrate.alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0004")
+    downgrade(engine, "0004")
     assert built(engine, "call_records")["ix_records_user_ts"] == ["user_ext", "call_ts", "callid"]
     with engine.begin() as conn:
         conn.execute(
@@ -93,10 +97,7 @@ def test_user_queries_read_only_their_covering_index_on_sqlite(tmp_path, scope, 
 
 
 def test_upgrading_from_0005_makes_the_row_key_unique_through_an_index(engine):
-    config = migrate.alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0005")
+    downgrade(engine, "0005")
     assert "ux_cdr_row_key" not in built(engine, "cdr")
     row = {"row_key": "k1", "calldate": datetime(2024, 1, 1), "uniqueid": "u1"}
     with engine.begin() as conn:
