@@ -153,7 +153,7 @@ def test_an_initial_load_skips_duplicates_without_the_unique_index(
 
     assert (summary.imported, summary.duplicates, summary.rejected) == (50, 40, 0)
     assert seen[0] is False and notes[0] == "building index ux_cdr_row_key"
-    assert loader.keys_indexed and not indexes.is_deferred(engine)
+    assert loader.keys_indexed is None and not indexes.is_deferred(engine)
     with engine.connect() as conn:
         keys = conn.execute(select(cdr.c.row_key)).scalars().all()
     assert len(keys) == len(set(keys)) == 50
@@ -178,3 +178,23 @@ def test_building_the_unique_index_drops_a_row_a_second_writer_stored_twice(
         assert ids == [(first["id"],)]
         assert conn.scalar(select(func.count()).select_from(cdr)) == 5
     assert index_names(engine) >= ALL
+
+
+def test_a_writer_keeps_skipping_duplicates_while_another_defers_the_unique_index(
+    engine, settings
+):
+    """follow and sync do not defer, but may write while a forced deferral is on."""
+    from voip24h import cdr as cdr_module
+
+    rows = [cdr_module.normalize(call(n, amaflags=3), settings.zone) for n in range(15)]
+    loader = Loader(engine, settings)
+    loader.check_ready()
+    assert loader.load(rows[:10]).inserted == 10
+    indexes.defer(engine)
+
+    stats = loader.load(rows[5:])
+
+    assert (stats.inserted, stats.duplicates) == (5, 5)
+    indexes.restore(engine)
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(cdr)) == 15

@@ -313,7 +313,8 @@ class FileImporter:
             return False
         if not already:
             indexes.defer(engine)
-        self.loader.keys_indexed = indexes.keys_indexed(engine)
+        with engine.connect() as conn:
+            self.loader.keys_indexed = indexes.keys_indexed(conn)
         return True
 
     def _build_indexes(self, done_bytes: int, rows: int) -> None:
@@ -322,7 +323,7 @@ class FileImporter:
                 self.progress(done_bytes, rows, f"building index {name}")
 
         indexes.restore(self.loader.engine, note)
-        self.loader.keys_indexed = True
+        self.loader.keys_indexed = None
 
     def _pipelined(self, source: Source) -> bool:
         if "fork" not in multiprocessing.get_all_start_methods():

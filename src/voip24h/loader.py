@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine
 
 from voip24h.config import Settings
-from voip24h.db import bulk, migrate
+from voip24h.db import bulk, indexes, migrate
 from voip24h.db.queries import cdr as cdr_queries
 from voip24h.db.queries import meta as meta_queries
 from voip24h.db.queries import records as record_queries
@@ -68,8 +68,9 @@ class Loader:
         self.settings = settings
         self.zone: ZoneInfo = settings.zone
         self.matcher = ExtensionMatcher(settings.extension_pattern, settings.extensions)
-        # False while an initial load has the unique row-key index away (db/indexes.py).
-        self.keys_indexed = True
+        # Whether the unique row-key index is there (an initial load builds it at its
+        # end, db/indexes.py); None: read with each batch, as another process may defer it.
+        self.keys_indexed: bool | None = None
 
     def check_ready(self) -> None:
         """Refuse to write into an old schema or records built with other settings."""
@@ -125,7 +126,10 @@ class Loader:
         # Calls with rows from earlier batches are rebuilt from the table; the
         # others have all their rows in this batch, and their records ready.
         known = cdr_queries.known_uniqueids(conn, uniqueids)
-        new = cdr_queries.insert_encoded(conn, batch.rows, known, keys_indexed=self.keys_indexed)
+        keys_indexed = self.keys_indexed
+        if keys_indexed is None:
+            keys_indexed = indexes.keys_indexed(conn)
+        new = cdr_queries.insert_encoded(conn, batch.rows, known, keys_indexed=keys_indexed)
         stats = LoadStats(inserted=len(new), duplicates=len(batch.rows) - len(new))
         values = batch.records
         if known:  # records of calls with no row in the table before this batch

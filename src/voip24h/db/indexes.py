@@ -41,13 +41,9 @@ def deferrable() -> list[Index]:
     return [ix for ix in found if ix.name not in KEPT]
 
 
-def keys_indexed(engine: Engine) -> bool:
+def keys_indexed(conn: Connection) -> bool:
     """False while the unique row-key index is deferred (inserts cannot rely on it)."""
-    try:
-        with engine.connect() as conn:
-            deferred = meta_queries.get(conn, MARKER)
-    except (OperationalError, ProgrammingError):
-        return True
+    deferred = meta_queries.get(conn, MARKER)
     return deferred is None or ROW_KEY_INDEX not in deferred.split(",")
 
 
