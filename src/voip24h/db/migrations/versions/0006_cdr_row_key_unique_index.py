@@ -2,7 +2,7 @@
 
 An index can be dropped and built again: an initial load builds it at its end (a
 sort) instead of inserting ten million random keys one by one (db/indexes.py). On
-SQLite the table is copied once to drop the old constraint (about a minute per ten
+SQLite the table is copied once to drop the old constraint (a couple of minutes per ten
 million rows); elsewhere only the index is built.
 
 Revision ID: 0006
