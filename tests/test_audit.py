@@ -242,3 +242,72 @@ def test_audit_rows_keep_every_value_and_survive_a_lost_connection(backend, engi
         401,
         "invalid_secret",
     )
+
+
+def _sqlite_writer(tmp_path):
+    url = f"sqlite:///{tmp_path / 'trail.db'}"
+    return AuditWriter(url, 90, Metrics(("getUser",)), own_table=True), tmp_path / "trail.db"
+
+
+def _info(n: int) -> RequestInfo:
+    return RequestInfo(f"r{n}", "192.0.2.1", "POST", API, 0.0, 1, "crm", "getUser", {"user": "1"})
+
+
+def test_sqlite_batch_waits_for_another_workers_write_without_blocking(tmp_path, caplog):
+    """Two server workers share the SQLite audit file: a batch that finds the other's
+    write in progress is retried shortly, never waited for on the event loop."""
+    import sqlite3
+
+    writer, path = _sqlite_writer(tmp_path)
+
+    async def run() -> tuple[float, float]:
+        writer.record(_info(1))
+        await writer.flush()  # creates the file and table
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # the other worker is writing
+        writer.record(_info(2))
+        flushing = asyncio.create_task(writer.flush())
+        started = time.perf_counter()
+        await asyncio.sleep(0.2)  # the loop stays free meanwhile
+        slept = time.perf_counter() - started
+        assert not flushing.done() and len(writer._pending) == 1
+        other.execute("COMMIT")
+        other.close()
+        await asyncio.wait_for(flushing, 5)
+        await writer.close()
+        return slept, time.perf_counter() - started
+
+    with caplog.at_level("WARNING", logger="voip24h.audit"):
+        slept, _ = asyncio.run(run())
+    assert slept < 0.5
+    assert caplog.records == []
+    with sqlite3.connect(path) as conn:
+        assert [r[0] for r in conn.execute("SELECT request_id FROM audit_log ORDER BY id")] == [
+            "r1",
+            "r2",
+        ]
+
+
+def test_sqlite_rows_reach_the_file_itself_by_the_checkpoint(tmp_path, monkeypatch):
+    """Batches are committed to the WAL; the periodic checkpoint copies them into the
+    file, so a copy of the .db alone (a naive backup) holds them too."""
+    import shutil
+    import sqlite3
+
+    from voip24h import audit
+
+    monkeypatch.setattr(audit, "FLUSH_SECONDS", 0.05)
+    monkeypatch.setattr(audit, "CHECKPOINT_SECONDS", 0.1)
+    writer, path = _sqlite_writer(tmp_path)
+
+    async def run() -> None:
+        await writer.start()
+        for n in range(3):
+            writer.record(_info(n))
+        await asyncio.sleep(0.6)  # flushed, then checkpointed
+        shutil.copy(path, tmp_path / "copy.db")  # while the server runs: no -wal copied
+        await writer.close()
+
+    asyncio.run(run())
+    with sqlite3.connect(tmp_path / "copy.db") as conn:
+        assert conn.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 3

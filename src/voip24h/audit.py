@@ -6,13 +6,15 @@ path never waits for the audit table. If the database is down, entries wait (up 
 ``MAX_PENDING``) and the rest are dropped and counted in
 ``voip24h_audit_dropped_total``. Old rows are pruned hourly.
 
-The write itself is kept nearly free of Python work, because the server's workers
-are CPU-bound: a worker thread running Python holds the GIL for up to 5 ms each time
-the event loop releases it (socket writes, SQLite steps), which cost the request path
-far more than the audit's own CPU. So PostgreSQL rows go in with one binary COPY and
-MariaDB rows with one multi-row INSERT, both on the event loop (asyncpg/asyncmy, no
-thread), and SQLite rows with one sqlite3 ``executemany`` of plain tuples in a thread
-(C code that lets go of the GIL at every row; no SQLAlchemy per-row processing).
+The write itself is kept nearly free of Python work and off any thread, because the
+server's workers are CPU-bound: a worker thread running Python holds the GIL for up to
+5 ms each time the event loop releases it (socket writes, SQLite steps), which costs
+the request path far more than the audit's own CPU. So every backend's batch is written
+on the event loop: PostgreSQL rows with one binary COPY, MariaDB rows with one multi-row
+INSERT (asyncpg/asyncmy), and SQLite rows with one sqlite3 ``executemany`` of plain
+tuples, a millisecond or two for a full batch, since its commit goes to the WAL without
+waiting for the disk; the checkpoint that does wait for the disk runs in a thread
+every ``CHECKPOINT_SECONDS``.
 
 Where the rows go is ``audit_url(settings)``: with SQLite, a sibling file by default,
 because every write to the file the server reads slows its readers down.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -84,6 +87,9 @@ COLUMNS = (
 )  # fmt: skip
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores DateTime in SQLite
 WRITE_TIMEOUT = 5.0
+CHECKPOINT_SECONDS = 10.0
+BUSY_PAUSE = 0.02  # seconds before retrying a SQLite batch another worker's write blocked
+BUSY_RETRIES = 50
 
 
 def audit_values(info: RequestInfo) -> tuple[Any, ...]:
@@ -124,6 +130,10 @@ def _insert_sql(backend: str) -> str:
     return f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join([mark] * 11)})"
 
 
+class _Busy(Exception):
+    """Another process holds the SQLite audit file's write lock right now."""
+
+
 class AuditWriter:
     """Queues audit rows and writes them in the background."""
 
@@ -145,6 +155,11 @@ class AuditWriter:
         # PostgreSQL/MariaDB: an asyncpg/asyncmy connection, on the loop that made it.
         self._conn: Any = None
         self._conn_loop: asyncio.AbstractEventLoop | None = None
+        # SQLite: a connection of the loop's thread, and what its checkpoints owe.
+        self._file: sqlite3.Connection | None = None
+        self._unchecked = 0
+        self._last_checkpoint = time.monotonic()
+        self._busy = 0
 
     def record(self, info: RequestInfo) -> None:
         """Queue one request (O(1), never blocks, never raises)."""
@@ -166,6 +181,7 @@ class AuditWriter:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(self._task, 5)
         await self._close_async()
+        self._close_file()
         if self._engine is not None:
             self._engine.dispose()
 
@@ -184,15 +200,27 @@ class AuditWriter:
                 await asyncio.wait_for(self._wake.wait(), FLUSH_SECONDS)
             self._wake.clear()
             await self.flush()
+            if self._unchecked and time.monotonic() - self._last_checkpoint > CHECKPOINT_SECONDS:
+                await self._checkpoint()
         await self.flush()
 
     async def _write_batch(self) -> bool:
         batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
         try:
             if self._backend == "sqlite":
-                await asyncio.to_thread(self._insert, batch)
+                await self._write_file(batch)
             else:
                 await self._write_async(batch)
+        except _Busy:
+            self._pending[:0] = batch
+            self._busy += 1
+            if self._busy < BUSY_RETRIES:
+                await asyncio.sleep(BUSY_PAUSE)
+                return True
+            self._busy = 0
+            log.warning("audit write waits: another process holds %s", self._url)
+            await asyncio.sleep(1.0)
+            return False
         except Exception as exc:
             log.warning("audit write failed (%d entries kept): %s", len(batch), exc)
             room = MAX_PENDING - len(self._pending)
@@ -202,6 +230,7 @@ class AuditWriter:
             if not self._closing:
                 await asyncio.sleep(1.0)
             return False
+        self._busy = 0
         return True
 
     @classmethod
@@ -233,24 +262,62 @@ class AuditWriter:
             self._engine = engine
         return self._engine
 
-    def _insert(self, batch: list[tuple[Any, ...]]) -> None:
-        """One executemany of plain tuples on the driver's own connection (a thread)."""
-        if self._backend == "sqlite":
-            batch = [(row[0].strftime(SQLITE_TIME), *row[1:]) for row in batch]
-        raw = self._get_engine().raw_connection()
+    async def _write_file(self, batch: list[tuple[Any, ...]]) -> None:
+        """The batch in one transaction of the loop thread's own connection; _Busy at
+        once (no waiting on the loop) while another worker is writing."""
+        conn = await self._file_connection()
+        rows = [(row[0].strftime(SQLITE_TIME), *row[1:]) for row in batch]
         try:
-            cursor = raw.cursor()
-            try:
-                cursor.executemany(_insert_sql(self._backend), batch)
-            finally:
-                cursor.close()
-            raw.commit()
-        except BaseException:
-            with contextlib.suppress(Exception):
-                raw.rollback()
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise _Busy() from exc
+            self._close_file()
             raise
-        finally:
-            raw.close()
+        try:
+            conn.executemany(_insert_sql("sqlite"), rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            self._close_file()  # rolls the transaction back
+            raise
+        self._unchecked += len(rows)
+
+    async def _file_connection(self) -> sqlite3.Connection:
+        if self._file is None:
+            if self._own_table:
+                await asyncio.to_thread(self._get_engine)  # creates the table once
+            path = sqlite_path(self._url)
+            conn = sqlite3.connect(
+                path, timeout=0, isolation_level=None, uri=path.startswith("file:")
+            )
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA wal_autocheckpoint=0")  # _checkpoint does it, in a thread
+            except BaseException:
+                conn.close()
+                raise
+            self._file = conn
+        return self._file
+
+    def _close_file(self) -> None:
+        conn, self._file = self._file, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    async def _checkpoint(self) -> None:
+        """Copy the WAL into the SQLite file (the only write that waits for the disk)."""
+        self._last_checkpoint = time.monotonic()
+        self._unchecked = 0
+        try:
+            await asyncio.to_thread(self._checkpoint_now)
+        except Exception as exc:
+            log.warning("audit checkpoint failed: %s", exc)
+
+    def _checkpoint_now(self) -> None:
+        with self._get_engine().connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
     async def _write_async(self, batch: list[tuple[Any, ...]]) -> None:
         """The batch, written on the event loop (no thread, no GIL handoffs):
