@@ -180,9 +180,7 @@ def test_building_the_unique_index_drops_a_row_a_second_writer_stored_twice(
     assert index_names(engine) >= ALL
 
 
-def test_a_writer_keeps_skipping_duplicates_while_another_defers_the_unique_index(
-    engine, settings
-):
+def test_a_writer_keeps_skipping_duplicates_while_another_defers_the_unique_index(engine, settings):
     """follow and sync do not defer, but may write while a forced deferral is on."""
     from voip24h import cdr as cdr_module
 
