@@ -24,6 +24,7 @@ from tests.conftest import API
 from voip24h.app import create_app
 from voip24h.db.reader import Statement, make_reader
 from voip24h.errors import DatabaseTimeout
+from voip24h.observability import access_lines
 
 SLOW_SQL = {
     "sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
@@ -145,7 +146,7 @@ class AccessLatencies(logging.Handler):
         self._logger = logging.getLogger("voip24h.access")
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.latencies.append(orjson.loads(record.getMessage())["latency_ms"])
+        self.latencies.extend(line["latency_ms"] for line in access_lines([record]))
 
     def __enter__(self) -> AccessLatencies:
         self._level = self._logger.level

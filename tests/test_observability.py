@@ -3,9 +3,9 @@ are protected or moved to their own listener."""
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
+import time
 
 import httpx
 import pytest
@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from tests.builders import cdr_row
 from tests.conftest import API
 from voip24h.app import create_app
+from voip24h.observability import AccessLog, RequestInfo, access_lines
 
 
 def free_port() -> int:
@@ -38,7 +39,8 @@ def test_request_id_is_returned_and_logged_as_json(load, add_partner, client, ca
     assert len(fresh.headers["X-Request-ID"]) == 32
     assert len(hostile.headers["X-Request-ID"]) == 32  # replaced, not echoed
     assert len(missing.headers["X-Request-ID"]) == 32
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "voip24h.access"]
+    client.portal.call(client.app.state.voip24h.access.flush)
+    lines = access_lines(caplog.records)
     assert [line["request_id"] for line in lines] == [
         "abc-123",
         fresh.headers["X-Request-ID"],
@@ -70,6 +72,7 @@ def test_healthz_readyz_and_metrics(load, add_partner, client):
     assert 'voip24h_request_duration_seconds_count{request_type="getUser"} 2.0' in text
     assert "voip24h_auth_failures_total 1.0" in text
     assert "voip24h_db_errors_total" in text and "voip24h_rate_limited_total" in text
+    assert "voip24h_in_flight_requests 1.0" in text  # the /metrics request itself
 
 
 def test_ops_token_protects_metrics_and_readyz(make_client):
@@ -112,3 +115,30 @@ def test_readyz_reports_an_unreachable_database(settings):
             'voip24h_db_errors_total{error_code="database_unavailable"} 1.0'
             in client.get("/metrics").text
         )
+
+
+def test_access_lines_go_out_in_whole_line_records_small_enough_for_one_pipe_write(caplog):
+    """Workers share stderr (a pipe under systemd or docker): a write of up to 4096
+    bytes is never interleaved with another's, so each record stays under that."""
+    caplog.set_level(logging.INFO, logger="voip24h.access")
+    access = AccessLog()
+    for n in range(300):
+        access.add(RequestInfo(f"req-{n}", "192.0.2.7", "POST", API + "x" * n, 0.0, status=200))
+    assert caplog.records == []  # queued, not yet written
+    access.flush()
+    assert len(caplog.records) > 10
+    assert all(len(r.getMessage().encode()) + 1 <= 4096 for r in caplog.records)
+    lines = access_lines(caplog.records)
+    assert [line["request_id"] for line in lines] == [f"req-{n}" for n in range(300)]
+    assert max(len(line["path"]) for line in lines) == 256  # a hostile path is cut short
+
+
+def test_access_lines_appear_without_waiting_for_more_traffic(load, add_partner, client, caplog):
+    load(cdr_row(uniqueid="o.9"))
+    secret = add_partner("crm")
+    caplog.set_level(logging.INFO, logger="voip24h.access")
+    client.post(API, json=get_user(secret), headers={"X-Request-ID": "lone-request"})
+    deadline = time.monotonic() + 3
+    while not access_lines(caplog.records) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [line["request_id"] for line in access_lines(caplog.records)] == ["lone-request"]

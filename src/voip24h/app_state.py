@@ -9,7 +9,7 @@ from voip24h.config import Settings
 from voip24h.db.reader import Reader
 from voip24h.guard import Guard
 from voip24h.middleware import Drain
-from voip24h.observability import Metrics
+from voip24h.observability import AccessLog, Metrics
 from voip24h.protocol import DATA_TYPES
 from voip24h.ratelimit import make_buckets
 from voip24h.records import ExtensionMatcher
@@ -28,8 +28,10 @@ class State:
     guard: Guard = field(init=False)
     audit: AuditWriter | None = None
     drain: Drain = field(default_factory=Drain)
+    access: AccessLog = field(default_factory=AccessLog)
 
     def __post_init__(self) -> None:
+        self.metrics.in_flight.set_function(lambda: self.drain.in_flight)
         buckets = make_buckets(
             self.settings.redis_url,
             self.settings.redis_key_prefix,

@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voip24h.audit import AuditWriter
 from voip24h.netaddr import Network, client_address
-from voip24h.observability import INFO_KEY, Metrics, RequestInfo, access_log, request_id
+from voip24h.observability import INFO_KEY, AccessLog, Metrics, RequestInfo, request_id
 
 log = logging.getLogger("voip24h")
 
@@ -61,6 +61,7 @@ class OpsMiddleware:
         proxies: tuple[Network, ...],
         metrics: Metrics,
         audit: AuditWriter | None,
+        access: AccessLog,
         drain: Drain,
     ):
         self.app = app
@@ -68,6 +69,7 @@ class OpsMiddleware:
         self._proxies = proxies
         self._metrics = metrics
         self._audit = audit
+        self._access = access
         self._drain = drain
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -88,8 +90,7 @@ class OpsMiddleware:
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 info.status = message["status"]
-                headers = list(message.get("headers", ()))
-                headers.append((b"x-request-id", info.request_id.encode()))
+                headers = [*message.get("headers", ()), (b"x-request-id", info.request_id.encode())]
                 message = {**message, "headers": headers}
             elif (
                 message["type"] == "http.response.body"
@@ -100,7 +101,6 @@ class OpsMiddleware:
             await send(message)
 
         self._drain.enter()
-        self._metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_wrapper)
         except BaseException:
@@ -110,7 +110,6 @@ class OpsMiddleware:
             raise
         finally:
             self._drain.exit()
-            self._metrics.in_flight.dec()
             self._finish(info, error_body)
 
     def _finish(self, info: RequestInfo, error_body: list[bytes]) -> None:
@@ -122,13 +121,7 @@ class OpsMiddleware:
                 self._metrics.observe(info)
                 if self._audit is not None:
                     self._audit.record(info)
-            if access_log.isEnabledFor(logging.INFO):
-                # A ready record straight to the handlers: Logger.info would also walk
-                # the stack to find the caller, which a JSON access line never shows.
-                line = info.log_line().decode()
-                access_log.handle(
-                    access_log.makeRecord(access_log.name, logging.INFO, "", 0, line, (), None)
-                )
+            self._access.add(info)
         except Exception:  # observability must never break a response
             log.exception("recording request %s failed", info.request_id)
 

@@ -82,6 +82,7 @@ def ops_middleware(state: State, api_path: str) -> list[Middleware]:
             proxies=parse_networks(state.settings.trusted_proxies),
             metrics=state.metrics,
             audit=state.audit,
+            access=state.access,
             drain=state.drain,
         )
     ]
@@ -102,8 +103,10 @@ class _OpsServer(uvicorn.Server):
 
 @contextlib.asynccontextmanager
 async def serving(state: State) -> AsyncIterator[None]:
-    """Run the app's companions: audit writer, the ops listener; drain on the way out."""
+    """Run the app's companions: access log, audit writer, the ops listener; drain on the
+    way out."""
     settings = state.settings
+    await state.access.start()
     if state.audit is not None:
         await state.audit.start()
     ops_server: _OpsServer | None = None
@@ -133,4 +136,5 @@ async def serving(state: State) -> AsyncIterator[None]:
                 await ops_task
         if state.audit is not None:
             await state.audit.close()
+        await state.access.close()
         await state.guard.close()
