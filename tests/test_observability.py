@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from tests.builders import cdr_row
 from tests.conftest import API
 from voip24h.app import create_app
-from voip24h.observability import AccessLog, RequestInfo, access_lines
+from voip24h.observability import AccessLog, Metrics, RequestInfo, access_lines
 
 
 def free_port() -> int:
@@ -142,3 +142,24 @@ def test_access_lines_appear_without_waiting_for_more_traffic(load, add_partner,
     while not access_lines(caplog.records) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert [line["request_id"] for line in access_lines(caplog.records)] == ["lone-request"]
+
+
+def test_request_metrics_count_each_latency_in_its_cumulative_bucket():
+    from prometheus_client import generate_latest
+
+    metrics = Metrics(("getUser",))
+    for seconds, status, rows in ((0.001, 200, 3), (0.003, 200, 0), (30.0, 503, 0)):
+        info = RequestInfo("r", "192.0.2.1", "POST", API, 0.0, request_type="getUser")
+        info.status, info.latency_ms, info.rows = status, seconds * 1000, rows
+        metrics.observe(info)
+    text = generate_latest(metrics.registry).decode()
+    bucket = 'voip24h_request_duration_seconds_bucket{le="%s",request_type="getUser"} %s'
+    assert bucket % ("0.001", "1.0") in text  # "le": a latency equal to a bound counts
+    assert bucket % ("0.0025", "1.0") in text
+    assert bucket % ("0.005", "2.0") in text
+    assert bucket % ("10.0", "2.0") in text
+    assert bucket % ("+Inf", "3.0") in text
+    assert 'voip24h_request_duration_seconds_count{request_type="getUser"} 3.0' in text
+    assert 'voip24h_request_duration_seconds_sum{request_type="getUser"} 30.004' in text
+    assert 'voip24h_requests_total{request_type="getUser",status="503"} 1.0' in text
+    assert 'voip24h_rows_returned_total{request_type="getUser"} 3.0' in text

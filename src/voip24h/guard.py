@@ -47,8 +47,20 @@ def bearer_secret(request: Request) -> str | None:
     return token.strip() or None
 
 
+_FLAT = frozenset((str, int, float, bool, type(None)))
+
+
 def check_shape(data: Any, max_depth: int, max_string: int) -> None:
     """Refuse nesting deeper than ``max_depth`` or any string longer than ``max_string``."""
+    if type(data) is dict and all(type(v) in _FLAT for v in data.values()):
+        # The usual request: one object of plain values; only lengths to check.
+        if any(len(k) > max_string for k in data):
+            raise errors.ValueTooLong(
+                f"A field name in data is longer than {max_string} characters."
+            )
+        if any(type(v) is str and len(v) > max_string for v in data.values()):
+            raise errors.ValueTooLong(f"A string in data is longer than {max_string} characters.")
+        return
     stack: list[tuple[Any, int]] = [(data, 1)]
     while stack:
         value, depth = stack.pop()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from voip24h import errors, protocol, responses
@@ -30,14 +30,20 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise errors.InvalidRequest("Content-Length is not a number.") from None
         if too_big:
             raise errors.PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    # The ASGI messages themselves (Request.stream() is an async generator around them).
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise errors.PayloadTooLarge(f"The request body is larger than {limit} bytes.")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def partner_api(request: Request) -> Response:

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import itertools
 import logging
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
 access_log = logging.getLogger("voip24h.access")
 ACCESS_FLUSH_SECONDS = 0.2
@@ -132,6 +137,62 @@ def access_lines(records: list[logging.LogRecord]) -> list[dict[str, Any]]:
     ]
 
 
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class RequestStats:
+    """Partner requests by type and status, their latency and the records returned.
+
+    Tallied in plain dicts (the event loop is the only writer) and turned into metric
+    families when /metrics is read: prometheus_client's own metrics take a lock and
+    walk their buckets in Python on every update, a few percent of a busy worker.
+    """
+
+    def __init__(self, buckets: tuple[float, ...]):
+        self._bounds = buckets
+        self._requests: dict[tuple[str, int], int] = {}
+        self._latency: dict[str, list[int]] = {}  # per bucket, the last one is +Inf
+        self._latency_sum: dict[str, float] = {}
+        self._rows: dict[str, int] = {}
+
+    def observe(self, kind: str, status: int, seconds: float, rows: int) -> None:
+        key = (kind, status)
+        self._requests[key] = self._requests.get(key, 0) + 1
+        counts = self._latency.get(kind)
+        if counts is None:
+            counts = self._latency[kind] = [0] * (len(self._bounds) + 1)
+            self._latency_sum[kind] = 0.0
+        counts[bisect.bisect_left(self._bounds, seconds)] += 1  # buckets are "<= bound"
+        self._latency_sum[kind] += seconds
+        if rows:
+            self._rows[kind] = self._rows.get(kind, 0) + rows
+
+    def collect(self) -> Iterator[Metric]:
+        """The three metric families, as a prometheus_client collector."""
+        requests = CounterMetricFamily(
+            "voip24h_requests",
+            "Partner API requests by request type and HTTP status.",
+            labels=["request_type", "status"],
+        )
+        for (kind, status), count in self._requests.items():
+            requests.add_metric([kind, str(status)], count)
+        latency = HistogramMetricFamily(
+            "voip24h_request_duration_seconds",
+            "Partner API request latency.",
+            labels=["request_type"],
+        )
+        edges = [floatToGoString(bound) for bound in self._bounds] + ["+Inf"]
+        for kind, counts in self._latency.items():
+            cumulative = list(zip(edges, itertools.accumulate(counts), strict=True))
+            latency.add_metric([kind], cumulative, self._latency_sum[kind])
+        rows = CounterMetricFamily(
+            "voip24h_rows_returned", "Records returned to partners.", labels=["request_type"]
+        )
+        for kind, count in self._rows.items():
+            rows.add_metric([kind], count)
+        return iter((requests, latency, rows))
+
+
 class Metrics:
     """The Prometheus metrics of one app, in a registry of its own."""
 
@@ -139,22 +200,8 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._types = frozenset(request_types)
         r = self.registry
-        self.requests = Counter(
-            "voip24h_requests",
-            "Partner API requests by request type and HTTP status.",
-            ["request_type", "status"],
-            registry=r,
-        )
-        self.latency = Histogram(
-            "voip24h_request_duration_seconds",
-            "Partner API request latency.",
-            ["request_type"],
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-            registry=r,
-        )
-        self.rows = Counter(
-            "voip24h_rows_returned", "Records returned to partners.", ["request_type"], registry=r
-        )
+        self.requests = RequestStats(LATENCY_BUCKETS)
+        r.register(self.requests)
         self.rate_limited = Counter(
             "voip24h_rate_limited",
             "Requests refused with 429, by the limit that refused them.",
@@ -181,20 +228,6 @@ class Metrics:
             registry=r,
         )
         self.in_flight = Gauge("voip24h_in_flight_requests", "Requests being served.", registry=r)
-        # Labelled children, found once: labels() takes a lock and builds keys each time.
-        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
-        self._rows: dict[str, Any] = {}
-
-    def _for(self, kind: str, status: int) -> tuple[Any, Any]:
-        children = self._children.get((kind, status))
-        if children is None:
-            if len(self._children) > 1000:  # statuses are few; stay bounded regardless
-                self._children.clear()
-            children = self._children[(kind, status)] = (
-                self.requests.labels(kind, str(status)),
-                self.latency.labels(kind),
-            )
-        return children
 
     def label(self, request_type: str | None) -> str:
         """A bounded label: a known request type, else 'none' (attackers pick the text)."""
@@ -202,14 +235,7 @@ class Metrics:
 
     def observe(self, info: RequestInfo) -> None:
         kind = self.label(info.request_type)
-        requests, latency = self._for(kind, info.status)
-        requests.inc()
-        latency.observe(info.latency_ms / 1000)
-        if info.rows:
-            rows = self._rows.get(kind)
-            if rows is None:
-                rows = self._rows[kind] = self.rows.labels(kind)
-            rows.inc(info.rows)
+        self.requests.observe(kind, info.status, info.latency_ms / 1000, info.rows)
         if info.error_code.startswith("database_"):
             self.db_errors.labels(info.error_code).inc()
 

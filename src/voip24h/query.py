@@ -70,6 +70,10 @@ Query = RecordQuery | RecordingQuery | StatsQuery
 NO_FILTERS = Filters()
 
 
+_BY_USER = (protocol.GetUserData, protocol.GetUserDateData)
+_BY_WINDOW = (protocol.GetDateData, protocol.GetUserDateData)
+
+
 @lru_cache(maxsize=4096)
 def _window(from_text: str, to_text: str, zone: ZoneInfo, max_days: int) -> Window:
     """day_window, remembered: partners ask for the same few windows over and over, and
@@ -88,10 +92,10 @@ def to_query(data: protocol._Data, settings: Settings, matcher: ExtensionMatcher
         who = None if data.user is None else _user(data.user, matcher)
         return StatsQuery(who, days, data.groupBy == "hour", _filters(data))
     user = None
-    if isinstance(data, protocol.GetUserData | protocol.GetUserDateData):
+    if isinstance(data, _BY_USER):
         user = _user(data.user, matcher)
     window: Window | None = None
-    if isinstance(data, protocol.GetDateData | protocol.GetUserDateData):
+    if isinstance(data, _BY_WINDOW):
         window = _window(data.fromDate, data.toDate, settings.zone, settings.max_range_days)
     call = data.callId if isinstance(data, protocol.GetCallDataData) else None
     assert isinstance(data, protocol._Records)
