@@ -1,5 +1,6 @@
 """The indexes the migrations build are the ones the schema declares, and the user
-queries of the seed protocol read only their covering index (no table rows)."""
+queries of the seed protocol, and a tenant's getDate, read only their covering index
+(no table rows)."""
 
 from __future__ import annotations
 
@@ -94,6 +95,59 @@ def test_user_queries_read_only_their_covering_index_on_sqlite(tmp_path, scope, 
     assert f"USING COVERING INDEX {index}" in details, details
     assert "TEMP B-TREE" not in details, details  # read in the answer's order, not sorted
     engine.dispose()
+
+
+def test_a_tenants_window_reads_only_its_covering_index_on_sqlite(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'plan.db'}")
+    migrate.upgrade(engine)
+    statement = compile_for(
+        select_records(Scope(frozenset({"acme"})), by_user=False, by_window=True),
+        engine.dialect,
+    )
+    params = {"start": 0, "end": 2**40, "limit": 100}
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE")
+        plan = conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + statement.sql, tuple(statement.args(params))
+        ).all()
+    details = " | ".join(str(row[-1]) for row in plan)
+    assert "USING COVERING INDEX ix_records_account_ts" in details, details
+    assert "TEMP B-TREE" not in details, details
+    engine.dispose()
+
+
+def test_upgrading_from_0006_widens_the_tenant_index_and_keeps_the_records(engine):
+    downgrade(engine, "0006")
+    assert built(engine, "call_records")["ix_records_account_ts"] == [
+        "accountcode",
+        "call_ts",
+        "callid",
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            call_records.insert(),
+            {
+                "callid": "1.1",
+                "user_ext": "101",
+                "accountcode": "acme",
+                "call_ts": 1_700_000_000,
+                "call_date": "2023-11-15 05:13:20",
+                "call_type": "EXTERNAL",
+                "direction": "OUTBOUND",
+            },
+        )
+    migrate.upgrade(engine)
+    assert built(engine, "call_records")["ix_records_account_ts"] == [
+        "accountcode",
+        "call_ts",
+        "callid",
+        "user_ext",
+        *COVERED,
+    ]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT callid, accountcode FROM call_records")).all() == [
+            ("1.1", "acme")
+        ]
 
 
 def test_upgrading_from_0005_makes_the_row_key_unique_through_an_index(engine):

@@ -92,13 +92,14 @@ call_records = Table(
     Column("did", String(50), nullable=False, default=""),
     Column("linkedid", String(150), nullable=False, default=""),
     Column("recordingfile", String(255), nullable=False, default=""),
-    # The per-user indexes also hold what the seed answer reads (COVERED), so
-    # getUser/getUserDate read one contiguous run of index entries and never the
-    # table: a user's records are scattered over the table (it is in call order),
-    # and on a large table each of those row reads is a page read.
+    # The per-user and the tenant-by-time indexes also hold what the seed answer reads
+    # (COVERED), so getUser/getUserDate and a tenant's getDate read one contiguous run
+    # of index entries and never the table: a user's records are scattered over the
+    # table (it is in call order), and on a large table each of those row reads is a
+    # page read.
     Index("ix_records_user_ts", "user_ext", "call_ts", "callid", *COVERED),
     Index("ix_records_ts", "call_ts", "callid"),
-    Index("ix_records_account_ts", "accountcode", "call_ts", "callid"),
+    Index("ix_records_account_ts", "accountcode", "call_ts", "callid", "user_ext", *COVERED),
     Index("ix_records_account_user_ts", "accountcode", "user_ext", "call_ts", "callid", *COVERED),
     Index("ix_records_linkedid", "linkedid"),
     **_MYSQL,
