@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from starlette.testclient import TestClient
 
@@ -18,6 +20,17 @@ from voip24h.db.engine import make_engine
 from voip24h.loader import Loader, LoadStats
 
 API = "/api/v1/partner/voip24h"
+
+
+def access_lines(records: list[logging.LogRecord]) -> list[dict[str, Any]]:
+    """The JSON access lines (as dicts) in log records of ``voip24h.access``; a record
+    holds several lines (observability.AccessLog)."""
+    return [
+        orjson.loads(line)
+        for record in records
+        if record.name == "voip24h.access"
+        for line in record.getMessage().splitlines()
+    ]
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.builders import cdr_row
-from tests.conftest import API
+from tests.conftest import API, access_lines
 from voip24h.app import create_app
-from voip24h.observability import AccessLog, Metrics, RequestInfo, access_lines
+from voip24h.observability import AccessLog, Metrics, RequestInfo
 
 
 def free_port() -> int:

@@ -13,12 +13,11 @@ from sqlalchemy import select, update
 from starlette.testclient import TestClient
 
 from tests.builders import cdr_row
-from tests.conftest import API
+from tests.conftest import API, access_lines
 from voip24h import partner_admin
 from voip24h.app import create_app
 from voip24h.audit import audit_engine
 from voip24h.db.schema import audit_log, partner_secrets
-from voip24h.observability import access_lines
 from voip24h.service import utcnow
 
 

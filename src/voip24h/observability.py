@@ -127,16 +127,6 @@ class AccessLog:
             self.flush()
 
 
-def access_lines(records: list[logging.LogRecord]) -> list[dict[str, Any]]:
-    """The access lines (as dicts) in log records of ``voip24h.access``."""
-    return [
-        orjson.loads(line)
-        for record in records
-        if record.name == access_log.name
-        for line in record.getMessage().splitlines()
-    ]
-
-
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
