@@ -37,16 +37,7 @@ def downgrade(engine: Any, revision: str) -> None:
         command.downgrade(config, revision)
 
 
-def test_the_migrated_indexes_are_the_declared_ones(engine):
-    for table in (cdr, call_records):
-        found = built(engine, table.name)
-        for name, columns in declared(table).items():
-            assert found.get(name) == columns, f"{table.name}.{name}"
-
-
-def test_upgrading_from_0004_widens_the_user_indexes_and_keeps_the_records(engine):
-    downgrade(engine, "0004")
-    assert built(engine, "call_records")["ix_records_user_ts"] == ["user_ext", "call_ts", "callid"]
+def add_one_record(engine: Any) -> None:
     with engine.begin() as conn:
         conn.execute(
             call_records.insert(),
@@ -60,6 +51,36 @@ def test_upgrading_from_0004_widens_the_user_indexes_and_keeps_the_records(engin
                 "direction": "OUTBOUND",
             },
         )
+
+
+def sqlite_plan(tmp_path: Any, scope: Scope, *, by_user: bool, by_window: bool) -> str:
+    """SQLite's query plan for a seed records query of ``scope`` on a migrated file."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'plan.db'}")
+    migrate.upgrade(engine)
+    statement = compile_for(
+        select_records(scope, by_user=by_user, by_window=by_window), engine.dialect
+    )
+    params = {"user": "101", "start": 0, "end": 2**40, "limit": 100}
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE")
+        plan = conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + statement.sql, tuple(statement.args(params))
+        ).all()
+    engine.dispose()
+    return " | ".join(str(row[-1]) for row in plan)
+
+
+def test_the_migrated_indexes_are_the_declared_ones(engine):
+    for table in (cdr, call_records):
+        found = built(engine, table.name)
+        for name, columns in declared(table).items():
+            assert found.get(name) == columns, f"{table.name}.{name}"
+
+
+def test_upgrading_from_0004_widens_the_user_indexes_and_keeps_the_records(engine):
+    downgrade(engine, "0004")
+    assert built(engine, "call_records")["ix_records_user_ts"] == ["user_ext", "call_ts", "callid"]
+    add_one_record(engine)
     migrate.upgrade(engine)
     found = built(engine, "call_records")
     assert found["ix_records_user_ts"] == ["user_ext", "call_ts", "callid", *COVERED]
@@ -80,40 +101,15 @@ def test_upgrading_from_0004_widens_the_user_indexes_and_keeps_the_records(engin
 )
 @pytest.mark.parametrize("by_window", [False, True], ids=["getUser", "getUserDate"])
 def test_user_queries_read_only_their_covering_index_on_sqlite(tmp_path, scope, index, by_window):
-    engine = create_engine(f"sqlite:///{tmp_path / 'plan.db'}")
-    migrate.upgrade(engine)
-    statement = compile_for(
-        select_records(scope, by_user=True, by_window=by_window), engine.dialect
-    )
-    params = {"user": "101", "start": 0, "end": 2**40, "limit": 100}
-    with engine.connect() as conn:
-        conn.exec_driver_sql("ANALYZE")
-        plan = conn.exec_driver_sql(
-            "EXPLAIN QUERY PLAN " + statement.sql, tuple(statement.args(params))
-        ).all()
-    details = " | ".join(str(row[-1]) for row in plan)
+    details = sqlite_plan(tmp_path, scope, by_user=True, by_window=by_window)
     assert f"USING COVERING INDEX {index}" in details, details
     assert "TEMP B-TREE" not in details, details  # read in the answer's order, not sorted
-    engine.dispose()
 
 
 def test_a_tenants_window_reads_only_its_covering_index_on_sqlite(tmp_path):
-    engine = create_engine(f"sqlite:///{tmp_path / 'plan.db'}")
-    migrate.upgrade(engine)
-    statement = compile_for(
-        select_records(Scope(frozenset({"acme"})), by_user=False, by_window=True),
-        engine.dialect,
-    )
-    params = {"start": 0, "end": 2**40, "limit": 100}
-    with engine.connect() as conn:
-        conn.exec_driver_sql("ANALYZE")
-        plan = conn.exec_driver_sql(
-            "EXPLAIN QUERY PLAN " + statement.sql, tuple(statement.args(params))
-        ).all()
-    details = " | ".join(str(row[-1]) for row in plan)
+    details = sqlite_plan(tmp_path, Scope(frozenset({"acme"})), by_user=False, by_window=True)
     assert "USING COVERING INDEX ix_records_account_ts" in details, details
     assert "TEMP B-TREE" not in details, details
-    engine.dispose()
 
 
 def test_upgrading_from_0006_widens_the_tenant_index_and_keeps_the_records(engine):
@@ -123,19 +119,7 @@ def test_upgrading_from_0006_widens_the_tenant_index_and_keeps_the_records(engin
         "call_ts",
         "callid",
     ]
-    with engine.begin() as conn:
-        conn.execute(
-            call_records.insert(),
-            {
-                "callid": "1.1",
-                "user_ext": "101",
-                "accountcode": "acme",
-                "call_ts": 1_700_000_000,
-                "call_date": "2023-11-15 05:13:20",
-                "call_type": "EXTERNAL",
-                "direction": "OUTBOUND",
-            },
-        )
+    add_one_record(engine)
     migrate.upgrade(engine)
     assert built(engine, "call_records")["ix_records_account_ts"] == [
         "accountcode",
