@@ -50,34 +50,32 @@ def bearer_secret(request: Request) -> str | None:
 _FLAT = frozenset((str, int, float, bool, type(None)))
 
 
+def _too_long(what: str, max_string: int) -> errors.ValueTooLong:
+    return errors.ValueTooLong(f"A {what} in data is longer than {max_string} characters.")
+
+
 def check_shape(data: Any, max_depth: int, max_string: int) -> None:
     """Refuse nesting deeper than ``max_depth`` or any string longer than ``max_string``."""
     if type(data) is dict and all(type(v) in _FLAT for v in data.values()):
         # The usual request: one object of plain values; only lengths to check.
         if any(len(k) > max_string for k in data):
-            raise errors.ValueTooLong(
-                f"A field name in data is longer than {max_string} characters."
-            )
+            raise _too_long("field name", max_string)
         if any(type(v) is str and len(v) > max_string for v in data.values()):
-            raise errors.ValueTooLong(f"A string in data is longer than {max_string} characters.")
+            raise _too_long("string", max_string)
         return
     stack: list[tuple[Any, int]] = [(data, 1)]
     while stack:
         value, depth = stack.pop()
         if isinstance(value, str):
             if len(value) > max_string:
-                raise errors.ValueTooLong(
-                    f"A string in data is longer than {max_string} characters."
-                )
+                raise _too_long("string", max_string)
         elif isinstance(value, dict | list):
             if depth > max_depth:
                 raise errors.RequestTooComplex(f"data is nested deeper than {max_depth} levels.")
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for key, item in items:
                 if isinstance(key, str) and len(key) > max_string:
-                    raise errors.ValueTooLong(
-                        f"A field name in data is longer than {max_string} characters."
-                    )
+                    raise _too_long("field name", max_string)
                 stack.append((item, depth + 1))
 
 
