@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import Engine, create_engine, delete, text
 from sqlalchemy.engine import make_url
 
-from voip24h.db import migrate
+from voip24h.db import indexes, migrate
 from voip24h.db.engine import make_engine, sync_url
-from voip24h.db.schema import metadata
+from voip24h.db.schema import meta, metadata
 
 BACKENDS = ("sqlite", "postgresql", "mysql")
 SERVER_URLS = {
@@ -69,10 +69,15 @@ class ServerDatabase:
 
 
 def clean(engine: Engine) -> None:
-    """Empty every table of the schema (the migration version stays)."""
+    """Empty every table of the schema (the migration version stays) and rebuild any
+    index a test left dropped (indexes.defer)."""
     with engine.begin() as conn:
         for table in reversed(metadata.sorted_tables):
-            conn.execute(delete(table))
+            if table is not meta:
+                conn.execute(delete(table))
+    indexes.restore(engine)
+    with engine.begin() as conn:
+        conn.execute(delete(meta))
 
 
 def server_database(backend: str) -> Iterator[ServerDatabase]:

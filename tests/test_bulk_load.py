@@ -196,3 +196,27 @@ def test_a_writer_keeps_skipping_duplicates_while_another_defers_the_unique_inde
     indexes.restore(engine)
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(cdr)) == 15
+
+
+def test_user_reads_answer_the_same_while_an_initial_load_has_the_indexes_dropped(
+    engine, settings, tmp_path, add_partner, post
+):
+    # On MariaDB/MySQL a one-user read names its index (FORCE INDEX): with that index
+    # gone the server runs the statement without the hint rather than fail.
+    import_file(engine, settings, master(tmp_path, "a.csv", 0, 120))
+    tenant, everyone = add_partner("tenant", ("acme",)), add_partner("all")
+    asks = [
+        (secret, kind, data)
+        for secret in (tenant, everyone)
+        for kind, data in (
+            ("getUser", {"user": "107"}),
+            ("getUserDate", {"user": "107", "fromDate": "29/07/2018", "toDate": "29/07/2018"}),
+        )
+    ]
+    before = [post(kind, secret, data).json() for secret, kind, data in asks]
+    assert all(answer["respCode"] == 0 and len(answer["data"]) == 3 for answer in before)
+
+    indexes.defer(engine)
+    assert "ix_records_account_user_ts" not in index_names(engine)
+
+    assert [post(kind, secret, data).json() for secret, kind, data in asks] == before

@@ -151,3 +151,22 @@ def test_upgrading_from_0005_makes_the_row_key_unique_through_an_index(engine):
         assert conn.execute(select(cdr.c.row_key, cdr.c.uniqueid)).all() == [("k1", "u1")]
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(cdr.insert(), row)
+
+
+@pytest.mark.parametrize(
+    ("scope", "by_user", "hint"),
+    [
+        (Scope(frozenset({"acme"})), True, " FORCE INDEX (ix_records_account_user_ts) "),
+        (Scope(), True, " FORCE INDEX (ix_records_user_ts) "),
+        (Scope(frozenset({"acme"})), False, None),
+    ],
+    ids=["tenant-user", "user", "tenant-window"],
+)
+def test_user_reads_name_their_index_on_mysql_only(scope, by_user, hint):
+    from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+    statement = select_records(scope, by_user=by_user, by_window=True)
+    on_mysql = compile_for(statement, mysql.dialect()).sql
+    assert (hint in on_mysql) if hint else "INDEX" not in on_mysql
+    for other in (sqlite.dialect(), postgresql.dialect()):
+        assert "INDEX" not in compile_for(statement, other).sql

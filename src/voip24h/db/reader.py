@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import re
 import sqlite3
 import time
 from abc import ABC, abstractmethod
@@ -456,12 +457,19 @@ class PostgresReader(_PooledReader):
         pool.terminate()
 
 
+# ER_KEY_DOES_NOT_EXITS, and the index hints records.select_shaped adds.
+_NO_SUCH_INDEX = 1176
+_INDEX_HINT = re.compile(r" FORCE INDEX \([a-z_]+\)")
+
+
 class MySQLReader(_PooledReader):
     def __init__(self, url: str, timeout: float, pool_size: int):
         super().__init__(url, timeout, pool_size)
+        from asyncmy.errors import OperationalError
         from sqlalchemy.dialects.mysql.asyncmy import dialect
 
         self._dialect = dialect()
+        self._operational_error = OperationalError
         self._background: set[asyncio.Task[None]] = set()
 
     @property
@@ -493,7 +501,14 @@ class MySQLReader(_PooledReader):
                 if self._needs_ping():
                     await cursor.execute("SELECT 1")
                     await cursor.fetchall()
-                await cursor.execute(statement.sql, args)
+                try:
+                    await cursor.execute(statement.sql, args)
+                except self._operational_error as exc:
+                    if exc.args[:1] != (_NO_SUCH_INDEX,) or not _INDEX_HINT.search(statement.sql):
+                        raise
+                    # The hinted index is dropped while an initial load runs
+                    # (indexes.defer): the statement without the hint is still right.
+                    await cursor.execute(_INDEX_HINT.sub("", statement.sql), args)
                 rows = list(await cursor.fetchall())
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError):
