@@ -244,6 +244,40 @@ def test_audit_rows_keep_every_value_and_survive_a_lost_connection(backend, engi
     )
 
 
+def test_steady_traffic_is_written_a_round_at_a_time_not_chased(
+    backend, engine, settings, monkeypatch
+):
+    """Rows arriving while a batch is being written wait for the next round, so a busy
+    server writes one batch (one transaction) per round rather than a few rows at a time
+    without pause; and every row is written."""
+    from voip24h import audit
+
+    monkeypatch.setattr(audit, "FLUSH_SECONDS", 0.1)
+    writer = AuditWriter(settings.database_url, 90, Metrics(("getUser",)))
+    batches: list[int] = []
+    write_batch = writer._write_batch
+
+    async def counted() -> bool:
+        batches.append(min(len(writer._pending), audit.BATCH))
+        return await write_batch()
+
+    monkeypatch.setattr(writer, "_write_batch", counted)
+
+    async def run() -> int:
+        await writer.start()
+        sent, until = 0, time.monotonic() + 1.0
+        while time.monotonic() < until:
+            sent += 1
+            writer.record(_info(sent))
+            await asyncio.sleep(0.002)
+        await writer.close()
+        return sent
+
+    sent = asyncio.run(run())
+    assert len(audit_rows(engine)) == sent
+    assert len(batches) <= 15, batches  # ten rounds in the second, and the last flush
+
+
 def _sqlite_writer(tmp_path):
     url = f"sqlite:///{tmp_path / 'trail.db'}"
     return AuditWriter(url, 90, Metrics(("getUser",)), own_table=True), tmp_path / "trail.db"

@@ -10,11 +10,11 @@ The write itself is kept nearly free of Python work and off any thread, because 
 server's workers are CPU-bound: a worker thread running Python holds the GIL for up to
 5 ms each time the event loop releases it (socket writes, SQLite steps), which costs
 the request path far more than the audit's own CPU. So every backend's batch is written
-on the event loop: PostgreSQL rows with one binary COPY, MariaDB rows with one multi-row
-INSERT (asyncpg/asyncmy), and SQLite rows with one sqlite3 ``executemany`` of plain
-tuples, a millisecond or two for a full batch, since its commit goes to the WAL without
-waiting for the disk; the checkpoint that does wait for the disk runs in a thread
-every ``CHECKPOINT_SECONDS``.
+on the event loop: PostgreSQL rows with one binary COPY, MariaDB rows with one bulk
+execute of binary rows (asyncpg/asyncmy), and SQLite rows with one sqlite3
+``executemany`` of plain tuples, a millisecond or two for a full batch, since its
+commit goes to the WAL without waiting for the disk; the checkpoint that does wait for
+the disk runs in a thread every ``CHECKPOINT_SECONDS``.
 
 Where the rows go is ``audit_url(settings)``: with SQLite, a sibling file by default,
 because every write to the file the server reads slows its readers down.
@@ -185,8 +185,18 @@ class AuditWriter:
             self._engine.dispose()
 
     async def flush(self) -> None:
-        """Write everything queued now (tests and shutdown)."""
+        """Write everything queued, including what arrives meanwhile (tests and shutdown)."""
         while self._pending:
+            if not await self._write_batch():
+                return
+
+    async def _write_queued(self) -> None:
+        """Write the rows queued when called. Rows that arrive during the writes wait for
+        the next round: chasing them would write a few rows at a time, non-stop, each
+        batch a transaction of its own (one disk flush each on MariaDB)."""
+        owed = len(self._pending)
+        while owed > 0 and self._pending:
+            owed -= min(owed, BATCH)
             if not await self._write_batch():
                 return
 
@@ -198,7 +208,7 @@ class AuditWriter:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), FLUSH_SECONDS)
             self._wake.clear()
-            await self.flush()
+            await self._write_queued()
             if self._unchecked and time.monotonic() - self._last_checkpoint > CHECKPOINT_SECONDS:
                 await self._checkpoint()
         await self.flush()
@@ -321,7 +331,7 @@ class AuditWriter:
 
     async def _write_async(self, batch: list[tuple[Any, ...]]) -> None:
         """The batch, written on the event loop (no thread, no GIL handoffs):
-        PostgreSQL takes one binary COPY, MariaDB one multi-row INSERT."""
+        PostgreSQL takes one binary COPY, MariaDB one bulk INSERT (MySQL: one multi-row INSERT)."""
         conn = await self._async_connection()
         try:
             if self._backend == "postgresql":
@@ -375,6 +385,10 @@ class AuditWriter:
                         autocommit=True,
                         charset="utf8mb4",
                         connect_timeout=WRITE_TIMEOUT,
+                        # MariaDB then takes a batch as one COM_STMT_BULK_EXECUTE of
+                        # binary rows: a fifth of the client CPU of a multi-row INSERT
+                        # text, and less server CPU (MySQL keeps the INSERT).
+                        stmt_cache_size=4,
                     ),
                     WRITE_TIMEOUT,
                 )
