@@ -25,13 +25,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bench.workload import ORDER_BY
+
 PATH = "/api/v1/partner/voip24h"
 KEYS = ("callId", "user", "phoneNumber", "callType", "callStatus", "callDate")
 HEAD = b'{"respCode":0,"respMsg":"Success","data":'
 ZONE_OFFSET = timedelta(hours=7)  # Asia/Ho_Chi_Minh has no DST
 LIMIT = 100_001
 COLS = "callid, user_ext, phone_number, call_type, call_status, call_date"
-ORDER = "ORDER BY call_ts DESC, callid DESC, user_ext DESC LIMIT {}"
 WHERE = {
     "getUser": "accountcode IN ({}) AND user_ext = {}",
     "getDate": "accountcode IN ({}) AND call_ts >= {} AND call_ts < {}",
@@ -62,7 +63,7 @@ def _sql(style: str) -> dict[str, str]:
         marks = ["?"] * count if style == "qmark" else [f"${i}" for i in range(1, count + 1)]
         if style == "format":
             marks = ["%s"] * count
-        text = f"SELECT {COLS} FROM call_records WHERE {where} {ORDER}"
+        text = f"SELECT {COLS} FROM call_records WHERE {where} ORDER BY {ORDER_BY[kind]} LIMIT {{}}"
         out[kind] = text.format(*marks)
     return out
 

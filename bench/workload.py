@@ -83,6 +83,13 @@ def write_voip(requests: list[Request], path: Path) -> Path:
     return path
 
 
+# The server's order: newest first, ties by callid then user, less the user where the
+# request fixes it (records.order_for). The lean references and datasette use it too.
+ORDER_BY = {
+    "getUser": "call_ts DESC, callid DESC",
+    "getDate": "call_ts DESC, callid DESC, user_ext DESC",
+    "getUserDate": "call_ts DESC, callid DESC",
+}
 DATASETTE_SQL = {
     "getUser": "accountcode IN (:t) AND user_ext = :u",
     "getDate": "accountcode IN (:t) AND call_ts >= :s AND call_ts < :e",
@@ -108,7 +115,7 @@ def write_datasette(requests: list[Request], database: str, path: Path) -> Path:
             sql = (
                 "SELECT callid, user_ext, phone_number, call_type, call_status, call_date "
                 f"FROM call_records WHERE {DATASETTE_SQL[req.kind]} "
-                "ORDER BY call_ts DESC, callid DESC, user_ext DESC LIMIT 100001"
+                f"ORDER BY {ORDER_BY[req.kind]} LIMIT 100001"
             )
             params = {"sql": sql, "_shape": "array", "t": req.tenant}
             if req.kind != "getDate":

@@ -170,3 +170,42 @@ def test_user_reads_name_their_index_on_mysql_only(scope, by_user, hint):
     assert (hint in on_mysql) if hint else "INDEX" not in on_mysql
     for other in (sqlite.dialect(), postgresql.dialect()):
         assert "INDEX" not in compile_for(statement, other).sql
+
+
+@pytest.mark.parametrize("backend", ["mysql"], indirect=True)
+@pytest.mark.parametrize("by_window", [False, True], ids=["getUser", "getUserDate"])
+def test_user_queries_read_their_index_in_order_on_mariadb(engine, by_window):
+    """No filesort: MariaDB sorts a user's records if the ORDER BY names the user."""
+    with engine.begin() as conn:
+        conn.execute(
+            call_records.insert(),
+            [
+                {
+                    "callid": f"{n}.{n}",
+                    "user_ext": str(100 + n % 10),
+                    "accountcode": "acme",
+                    "call_ts": 1_700_000_000 + n * 60,
+                    "call_date": "2023-11-15 05:13:20",
+                    "call_type": "EXTERNAL",
+                    "direction": "OUTBOUND",
+                }
+                for n in range(300)
+            ],
+        )
+        conn.exec_driver_sql("ANALYZE TABLE call_records")
+    from sqlalchemy.dialects.mysql.asyncmy import dialect  # the server's reader's
+
+    statement = compile_for(
+        select_records(Scope(frozenset({"acme"})), by_user=True, by_window=by_window), dialect()
+    )
+    params = {"user": "101", "start": 0, "end": 2**40, "limit": 100}
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("EXPLAIN " + statement.sql, statement.args(params))
+        names = [column[0] for column in cursor.description]
+        plan = dict(zip(names, cursor.fetchone(), strict=True))
+    finally:
+        raw.close()
+    assert plan["key"] == "ix_records_account_user_ts"
+    assert "Using index" in plan["Extra"] and "filesort" not in plan["Extra"], plan
