@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -26,6 +27,7 @@ from bench.servers import PEERS_VENV, ROOT, VENV_BIN, System, drive, running
 
 DATA = ROOT / "bench" / "data"
 OUT = ROOT / "bench" / "out"
+LIGHT_CONNECTIONS = 2  # the light-load latency runs (growth target)
 PG_ADMIN = os.environ.get("BENCH_POSTGRESQL_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 MY_ADMIN = os.environ.get("BENCH_MYSQL_URL", "mysql://root@127.0.0.1:3306/mysql")
 PEER_PINS = ("datasette==0.65.5", "asterisk-cdr-api==1.0.6")
@@ -439,6 +441,12 @@ def pair(
             if not identical:
                 opts.log(f"  !! {kind}: the server and the lean reference answer differently")
             measure_interleaved([a, b, c], kind, shape.rows, files[kind], opts, results)
+        # Latency at light load (LIGHT_CONNECTIONS in flight), for the growth target: at
+        # saturation a median is mostly queueing, i.e. the inverse of the throughput.
+        light = dataclasses.replace(a, name=f"{a.name}{workload.LIGHT}")
+        for kind in workload.KINDS:
+            seconds = max(2.0, opts.seconds / 4)
+            measure(light, kind, shape.rows, files[kind], opts, results, LIGHT_CONNECTIONS, seconds)
 
 
 def request_files(shape: Shape, db: Path) -> dict[str, dict[str, Path]]:

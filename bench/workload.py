@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from bench.dataset import SPAN_DAYS, SPAN_END, Shape
 
 KINDS = ("getUser", "getDate", "getUserDate")
+LIGHT = "-light"  # suffix of a system's light-load latency runs (bench/run.py: pair)
 PATH = "/api/v1/partner/voip24h"
 PARTNER_TENANTS = 64  # tenant partners the mix rotates over
 ALL_PARTNER = "bench-all"
