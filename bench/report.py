@@ -206,7 +206,9 @@ def chart(results: dict[str, Any], path: Path) -> None:
                 ax.axhline(bare["rps"], color="black", linestyle="--", label="bare ASGI ceiling")
         ax.set_yscale("log")
         ax.set_xticks([k + 0.4 - width / 2 for k in range(len(KINDS))], KINDS)
-        ax.set_title(f"{title}, {label(smallest)} rows")
+        servers = ", ".join(label(size) for size in results["options"].get("server_sizes", []))
+        where = f"SQLite {label(smallest)} rows" + (f", servers {servers}" if servers else "")
+        ax.set_title(f"{title}, {where}")
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=6, ncol=3, loc="upper right", framealpha=0.9)
     ax = axes[2]
