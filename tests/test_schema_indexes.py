@@ -37,20 +37,29 @@ def downgrade(engine: Any, revision: str) -> None:
         command.downgrade(config, revision)
 
 
-def add_one_record(engine: Any) -> None:
+def add_records(engine: Any, count: int = 1) -> None:
+    """``count`` records of tenant acme, a minute apart, over users 101..110; the first
+    is call 1.1 of user 101."""
     with engine.begin() as conn:
         conn.execute(
             call_records.insert(),
-            {
-                "callid": "1.1",
-                "user_ext": "101",
-                "accountcode": "acme",
-                "call_ts": 1_700_000_000,
-                "call_date": "2023-11-15 05:13:20",
-                "call_type": "EXTERNAL",
-                "direction": "OUTBOUND",
-            },
+            [
+                {
+                    "callid": f"{n + 1}.1",
+                    "user_ext": str(101 + n % 10),
+                    "accountcode": "acme",
+                    "call_ts": 1_700_000_000 + n * 60,
+                    "call_date": "2023-11-15 05:13:20",
+                    "call_type": "EXTERNAL",
+                    "direction": "OUTBOUND",
+                }
+                for n in range(count)
+            ],
         )
+
+
+# Parameters of the plan tests' statements: user 101, all time.
+PLAN_PARAMS = {"user": "101", "start": 0, "end": 2**40, "limit": 100}
 
 
 def sqlite_plan(tmp_path: Any, scope: Scope, *, by_user: bool, by_window: bool) -> str:
@@ -60,11 +69,10 @@ def sqlite_plan(tmp_path: Any, scope: Scope, *, by_user: bool, by_window: bool) 
     statement = compile_for(
         select_records(scope, by_user=by_user, by_window=by_window), engine.dialect
     )
-    params = {"user": "101", "start": 0, "end": 2**40, "limit": 100}
     with engine.connect() as conn:
         conn.exec_driver_sql("ANALYZE")
         plan = conn.exec_driver_sql(
-            "EXPLAIN QUERY PLAN " + statement.sql, tuple(statement.args(params))
+            "EXPLAIN QUERY PLAN " + statement.sql, tuple(statement.args(PLAN_PARAMS))
         ).all()
     engine.dispose()
     return " | ".join(str(row[-1]) for row in plan)
@@ -80,7 +88,7 @@ def test_the_migrated_indexes_are_the_declared_ones(engine):
 def test_upgrading_from_0004_widens_the_user_indexes_and_keeps_the_records(engine):
     downgrade(engine, "0004")
     assert built(engine, "call_records")["ix_records_user_ts"] == ["user_ext", "call_ts", "callid"]
-    add_one_record(engine)
+    add_records(engine)
     migrate.upgrade(engine)
     found = built(engine, "call_records")
     assert found["ix_records_user_ts"] == ["user_ext", "call_ts", "callid", *COVERED]
@@ -119,7 +127,7 @@ def test_upgrading_from_0006_widens_the_tenant_index_and_keeps_the_records(engin
         "call_ts",
         "callid",
     ]
-    add_one_record(engine)
+    add_records(engine)
     migrate.upgrade(engine)
     assert built(engine, "call_records")["ix_records_account_ts"] == [
         "accountcode",
@@ -176,33 +184,18 @@ def test_user_reads_name_their_index_on_mysql_only(scope, by_user, hint):
 @pytest.mark.parametrize("by_window", [False, True], ids=["getUser", "getUserDate"])
 def test_user_queries_read_their_index_in_order_on_mariadb(engine, by_window):
     """No filesort: MariaDB sorts a user's records if the ORDER BY names the user."""
+    add_records(engine, 300)
     with engine.begin() as conn:
-        conn.execute(
-            call_records.insert(),
-            [
-                {
-                    "callid": f"{n}.{n}",
-                    "user_ext": str(100 + n % 10),
-                    "accountcode": "acme",
-                    "call_ts": 1_700_000_000 + n * 60,
-                    "call_date": "2023-11-15 05:13:20",
-                    "call_type": "EXTERNAL",
-                    "direction": "OUTBOUND",
-                }
-                for n in range(300)
-            ],
-        )
         conn.exec_driver_sql("ANALYZE TABLE call_records")
     from sqlalchemy.dialects.mysql.asyncmy import dialect  # the server's reader's
 
     statement = compile_for(
         select_records(Scope(frozenset({"acme"})), by_user=True, by_window=by_window), dialect()
     )
-    params = {"user": "101", "start": 0, "end": 2**40, "limit": 100}
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
-        cursor.execute("EXPLAIN " + statement.sql, statement.args(params))
+        cursor.execute("EXPLAIN " + statement.sql, statement.args(PLAN_PARAMS))
         names = [column[0] for column in cursor.description]
         plan = dict(zip(names, cursor.fetchone(), strict=True))
     finally:
