@@ -281,6 +281,11 @@ def render_records(rows: Iterable[Sequence[Any]]) -> bytes:
 RESPONSE_HEAD = _RESPONSE_HEAD
 
 
+def render_array(records_json: bytes) -> bytes:
+    """The success envelope around records already rendered as a JSON array."""
+    return _RESPONSE_HEAD + records_json + b"}"
+
+
 def render_record_items(rows: Iterable[Sequence[Any]]) -> bytes:
     """The records of ``rows`` as comma-separated JSON objects, without the brackets:
     chunks of a large answer joined with b"," give render_records' array exactly."""

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from voip24h import export, protocol
-from voip24h.results import Export, Link, Page, Result, Stats
+from voip24h.results import Export, Link, Page, RenderedRecords, Result, Stats
 from voip24h.spool import SpooledRecords
 
 JSON = "application/json"
@@ -25,6 +25,8 @@ async def render(
 async def _render(result: Result, request: Request, public_url: str) -> Response:
     if isinstance(result, Page):
         if result.seed:
+            if isinstance(result.rows, RenderedRecords):
+                return Response(protocol.render_array(result.rows.json), media_type=JSON)
             if isinstance(result.rows, SpooledRecords):  # a large answer, already checked
                 return StreamingResponse(result.rows.body(), media_type=JSON)
             return Response(protocol.render_records(result.rows), media_type=JSON)

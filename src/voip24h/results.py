@@ -7,6 +7,22 @@ from dataclasses import dataclass
 from typing import Any
 
 
+class RenderedRecords(Sequence[Sequence[Any]]):
+    """Seed records the database rendered itself as the wire's JSON array (SQLite's
+    json1); ``len()`` is their count. It stands where a list of rows would
+    (``Page.rows``) but is only ever sent, as ``json``."""
+
+    def __init__(self, count: int, json: bytes):
+        self._count = count
+        self.json = json
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index: Any) -> Any:
+        raise TypeError("rendered records are sent as they are, as json")
+
+
 @dataclass(frozen=True)
 class Page:
     """Records (rows of seed columns, extended fields, keyset columns).

@@ -16,10 +16,11 @@ from voip24h.db.queries import partners as partner_queries
 from voip24h.db.queries import records as record_queries
 from voip24h.db.reader import Reader
 from voip24h.partners import Scope, hash_secret, parse_extensions
+from voip24h.protocol import RECORD_FIELDS
 from voip24h.query import NO_FILTERS, Query, RecordingQuery, RecordQuery, StatsQuery
 from voip24h.recordings import RecordingService
 from voip24h.records import as_datetime
-from voip24h.results import Export, Page, Result, Stats
+from voip24h.results import Export, Page, RenderedRecords, Result, Stats
 from voip24h.shapes import columns_for, shape_of
 from voip24h.stats import fold_stats
 
@@ -129,15 +130,14 @@ class RecordService:
         return await self._page(partner, query)
 
     async def find(self, partner: Partner, query: RecordQuery) -> Sequence[Any]:
-        """The seed's six fields of every matching record; ResultTooLarge over the maximum."""
+        """The seed's six fields of every matching record; ResultTooLarge over the maximum.
+
+        Where the database renders JSON (SQLite), the records come back as the wire's
+        JSON array already (RenderedRecords); otherwise as rows.
+        """
         self._check_user(partner, query.user)
         by_user, by_window = query.user is not None, query.window is not None
-        statement = self._reader.prepare(
-            ("records", partner.scope, by_user, by_window),
-            lambda: record_queries.select_records(
-                partner.scope, by_user=by_user, by_window=by_window
-            ),
-        )
+        scope = partner.scope
         # Up to SPOOL_AFTER records are read at once; a larger answer is read again in
         # chunks and rendered to a spooled file, so memory stays bounded (spool.py).
         small = min(self._max, spool.SPOOL_AFTER)
@@ -146,15 +146,30 @@ class RecordService:
             params["user"] = query.user
         if query.window is not None:
             params["start"], params["end"] = query.window.start, query.window.end
-        rows = await self._reader.fetch(statement, params)
-        if len(rows) <= small:
-            return rows
+        if self._reader.renders_json:
+            rendered = self._reader.prepare(
+                ("records-json", scope, by_user, by_window),
+                lambda: record_queries.select_records_json(
+                    scope, by_user=by_user, by_window=by_window, names=RECORD_FIELDS
+                ),
+            )
+            ((count, array),) = await self._reader.fetch(rendered, params)
+            if count <= small:
+                return RenderedRecords(count, bytes(array))
+        statement = self._reader.prepare(
+            ("records", scope, by_user, by_window),
+            lambda: record_queries.select_records(scope, by_user=by_user, by_window=by_window),
+        )
+        if not self._reader.renders_json:
+            rows = await self._reader.fetch(statement, params)
+            if len(rows) <= small:
+                return rows
+            del rows
         if small == self._max:
             raise errors.ResultTooLarge(
                 f"More than {self._max} records match; narrow the date range or page "
                 "through the results."
             )
-        del rows
         params["limit"] = self._max + 1
         chunks = self._reader.stream(statement, params, spool.CHUNK_ROWS)
         return await spool.spool(chunks, self._max)

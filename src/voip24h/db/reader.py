@@ -65,8 +65,21 @@ def compile_for(stmt: Select, dialect: Dialect) -> Statement:
     return Statement(compiled.string, tuple(compiled.positiontup or ()), dict(compiled.params))
 
 
+def has_json1() -> bool:
+    """True when this SQLite library has the JSON functions (built in since 3.38)."""
+    try:
+        with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+            conn.execute("SELECT json_group_array(json_object('a', 1))").fetchone()
+    except sqlite3.Error:
+        return False
+    return True
+
+
 class Reader(ABC):
     """Runs read statements for the request path."""
+
+    # The database can render seed records as JSON (records.select_records_json).
+    renders_json = False
 
     def __init__(self, timeout: float):
         self.timeout = timeout
@@ -121,6 +134,7 @@ class SQLiteReader(Reader):
         self._dialect = dialect()
         self._path = path
         self._conn: sqlite3.Connection | None = None
+        self.renders_json = has_json1()
         self._deadline = 0.0
 
     @property
