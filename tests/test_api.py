@@ -152,3 +152,20 @@ def test_result_over_the_maximum_is_refused_not_cut(load, add_partner, make_clie
     )
     assert response.status_code == 400
     assert response.json()["errorCode"] == "result_too_large"
+
+
+def _statements_executed(engine) -> int:
+    with engine.connect() as conn:
+        row = conn.exec_driver_sql("SHOW GLOBAL STATUS LIKE 'Com_stmt_execute'").fetchone()
+    return int(row[1])
+
+
+@pytest.mark.parametrize("backend", ["mysql"], indirect=True)
+def test_mariadb_reads_run_as_prepared_statements(seed_calls, add_partner, client, engine):
+    """The binary protocol: a request costs the server no SQL parsing, the client no escaping."""
+    add_partner("seed", secret=SEED_SECRET)
+    before = _statements_executed(engine)
+    for body in (SEED_GET_USER, SEED_GET_DATE, SEED_GET_USER_DATE) * 3:
+        answer = client.post(API, content=body, headers={"Content-Type": "application/json"})
+        assert answer.json()["data"] == SEED_RECORDS
+    assert _statements_executed(engine) - before >= 9
