@@ -42,6 +42,8 @@ class EncodedBatch:
 
 @dataclass
 class LoadStats:
+    """Rows inserted, duplicate rows skipped, and call records the table gained."""
+
     inserted: int = 0
     duplicates: int = 0
     records: int = 0

@@ -47,11 +47,14 @@ SEED_COLUMNS = (
 
 
 def replace_records(conn: Connection, callids: Sequence[str], records: Iterable[CallRecord]) -> int:
-    """Replace the records of the given calls by ``records``; return how many were written."""
+    """Replace the records of the given calls by ``records``; return how many records the
+    table gained (those written less those they replace)."""
     ids = list(dict.fromkeys(callids))
+    replaced = 0
     for start in range(0, len(ids), 500):
-        conn.execute(delete(t).where(t.c.callid.in_(ids[start : start + 500])))
-    return insert_records(conn, records)
+        done = conn.execute(delete(t).where(t.c.callid.in_(ids[start : start + 500])))
+        replaced += done.rowcount or 0
+    return insert_records(conn, records) - replaced
 
 
 def insert_records(conn: Connection, records: Iterable[CallRecord]) -> int:
