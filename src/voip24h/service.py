@@ -14,7 +14,7 @@ from voip24h.config import Settings
 from voip24h.cursor import Cursor
 from voip24h.db.queries import partners as partner_queries
 from voip24h.db.queries import records as record_queries
-from voip24h.db.reader import Reader
+from voip24h.db.reader import Reader, Statement
 from voip24h.partners import Scope, hash_secret, parse_extensions
 from voip24h.protocol import RECORD_FIELDS
 from voip24h.query import NO_FILTERS, Query, RecordingQuery, RecordQuery, StatsQuery
@@ -136,8 +136,7 @@ class RecordService:
         JSON array already (RenderedRecords); otherwise as rows.
         """
         self._check_user(partner, query.user)
-        by_user, by_window = query.user is not None, query.window is not None
-        scope = partner.scope
+        scope, by_user = partner.scope, query.user is not None
         # Up to SPOOL_AFTER records are read at once; a larger answer is read again in
         # chunks and rendered to a spooled file, so memory stays bounded (spool.py).
         small = min(self._max, spool.SPOOL_AFTER)
@@ -146,33 +145,40 @@ class RecordService:
             params["user"] = query.user
         if query.window is not None:
             params["start"], params["end"] = query.window.start, query.window.end
-        if self._reader.renders_json:
-            rendered = self._reader.prepare(
-                ("records-json", scope, by_user, by_window),
-                lambda: record_queries.select_records_json(
-                    scope, by_user=by_user, by_window=by_window, names=RECORD_FIELDS
-                ),
-            )
-            ((count, array),) = await self._reader.fetch(rendered, params)
-            if count <= small:
-                return RenderedRecords(count, bytes(array))
-        statement = self._reader.prepare(
-            ("records", scope, by_user, by_window),
-            lambda: record_queries.select_records(scope, by_user=by_user, by_window=by_window),
-        )
-        if not self._reader.renders_json:
-            rows = await self._reader.fetch(statement, params)
-            if len(rows) <= small:
-                return rows
-            del rows
+        found = await self._read_at_once(scope, by_user, query.window is not None, params, small)
+        if found is not None:
+            return found
         if small == self._max:
             raise errors.ResultTooLarge(
                 f"More than {self._max} records match; narrow the date range or page "
                 "through the results."
             )
         params["limit"] = self._max + 1
+        statement = self._records(scope, by_user, query.window is not None)
         chunks = self._reader.stream(statement, params, spool.CHUNK_ROWS)
         return await spool.spool(chunks, self._max)
+
+    def _records(self, scope: Scope, by_user: bool, by_window: bool) -> Statement:
+        return self._reader.prepare(
+            ("records", scope, by_user, by_window),
+            lambda: record_queries.select_records(scope, by_user=by_user, by_window=by_window),
+        )
+
+    async def _read_at_once(
+        self, scope: Scope, by_user: bool, by_window: bool, params: dict[str, Any], most: int
+    ) -> Sequence[Any] | None:
+        """Every matching record if there are at most ``most`` of them, else None."""
+        if not self._reader.renders_json:
+            rows = await self._reader.fetch(self._records(scope, by_user, by_window), params)
+            return rows if len(rows) <= most else None
+        statement = self._reader.prepare(
+            ("records-json", scope, by_user, by_window),
+            lambda: record_queries.select_records_json(
+                scope, by_user=by_user, by_window=by_window, names=RECORD_FIELDS
+            ),
+        )
+        ((count, array),) = await self._reader.fetch(statement, params)
+        return RenderedRecords(count, bytes(array)) if count <= most else None
 
     @staticmethod
     def _check_user(partner: Partner, user: str | None) -> None:
