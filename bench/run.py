@@ -27,7 +27,10 @@ from bench.servers import PEERS_VENV, ROOT, VENV_BIN, System, drive, running
 
 DATA = ROOT / "bench" / "data"
 OUT = ROOT / "bench" / "out"
-LIGHT_CONNECTIONS = 2  # the light-load latency runs (growth target)
+# The light-load latency runs (growth target): one request in flight. With two, both
+# connections may land on one worker (which process accepts is the kernel's race), and
+# then each request waits for the other: a median of twice the service time.
+LIGHT_CONNECTIONS = 1
 PG_ADMIN = os.environ.get("BENCH_POSTGRESQL_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 MY_ADMIN = os.environ.get("BENCH_MYSQL_URL", "mysql://root@127.0.0.1:3306/mysql")
 PEER_PINS = ("datasette==0.65.5", "asterisk-cdr-api==1.0.6")
@@ -342,8 +345,9 @@ def measure(
     conns = connections or opts.connections
     duration = seconds or opts.seconds
     if not opts.quick:
-        drive(system.port, requests, min(3.0, duration), conns, api_key=api_key)  # warm up
-    figures = drive(system.port, requests, duration, conns, api_key=api_key)
+        drive(system.port, requests, min(3.0, duration), conns, min(2, conns), api_key=api_key)
+    threads = min(2, conns)  # wrk needs a connection per thread
+    figures = drive(system.port, requests, duration, conns, threads, api_key=api_key)
     row = {
         "system": system.name,
         "backend": system.backend,
