@@ -345,3 +345,38 @@ def test_sqlite_rows_reach_the_file_itself_by_the_checkpoint(tmp_path, monkeypat
     asyncio.run(run())
     with sqlite3.connect(tmp_path / "copy.db") as conn:
         assert conn.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 3
+
+
+def test_sqlite_batch_leaves_the_loop_free_between_slices(tmp_path):
+    """A batch of 500 rows is written in slices with other tasks running in between,
+    so no request of the worker waits for the whole batch."""
+    from voip24h import audit
+
+    writer, path = _sqlite_writer(tmp_path)
+    turns: list[int] = []
+
+    async def run() -> None:
+        writer.record(_info(0))
+        await writer.flush()  # creates the file and table
+
+        async def ticker() -> None:
+            while True:
+                turns.append(len(writer._pending))
+                await asyncio.sleep(0)
+
+        for n in range(1, audit.BATCH + 1):
+            writer.record(_info(n))
+        ticking = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        turns.clear()
+        await writer.flush()
+        ticking.cancel()
+        await writer.close()
+
+    asyncio.run(run())
+    # The other task ran between the slices of the batch.
+    assert len(turns) >= 3 and audit.BATCH >= 500
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM audit_log").fetchone()[0] == audit.BATCH + 1
