@@ -344,9 +344,9 @@ def measure(
 ) -> dict[str, Any]:
     conns = connections or opts.connections
     duration = seconds or opts.seconds
-    if not opts.quick:
-        drive(system.port, requests, min(3.0, duration), conns, min(2, conns), api_key=api_key)
     threads = min(2, conns)  # wrk needs a connection per thread
+    if not opts.quick:
+        drive(system.port, requests, min(3.0, duration), conns, threads, api_key=api_key)
     figures = drive(system.port, requests, duration, conns, threads, api_key=api_key)
     row = {
         "system": system.name,

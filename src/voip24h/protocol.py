@@ -275,7 +275,7 @@ def render_records(rows: Iterable[Sequence[Any]]) -> bytes:
     Each row becomes a ``Record`` struct (positional: no per-row dict), which msgspec
     encodes to exactly the bytes orjson gives for the same dicts, ~3x faster.
     """
-    return _RESPONSE_HEAD + _ENCODER.encode([Record(*row) for row in rows]) + b"}"
+    return render_array(_ENCODER.encode([Record(*row) for row in rows]))
 
 
 RESPONSE_HEAD = _RESPONSE_HEAD

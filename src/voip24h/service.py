@@ -136,7 +136,7 @@ class RecordService:
         JSON array already (RenderedRecords); otherwise as rows.
         """
         self._check_user(partner, query.user)
-        scope, by_user = partner.scope, query.user is not None
+        scope, by_user, by_window = partner.scope, query.user is not None, query.window is not None
         # Up to SPOOL_AFTER records are read at once; a larger answer is read again in
         # chunks and rendered to a spooled file, so memory stays bounded (spool.py).
         small = min(self._max, spool.SPOOL_AFTER)
@@ -145,7 +145,7 @@ class RecordService:
             params["user"] = query.user
         if query.window is not None:
             params["start"], params["end"] = query.window.start, query.window.end
-        found = await self._read_at_once(scope, by_user, query.window is not None, params, small)
+        found = await self._read_at_once(scope, by_user, by_window, params, small)
         if found is not None:
             return found
         if small == self._max:
@@ -154,7 +154,7 @@ class RecordService:
                 "through the results."
             )
         params["limit"] = self._max + 1
-        statement = self._records(scope, by_user, query.window is not None)
+        statement = self._records(scope, by_user, by_window)
         chunks = self._reader.stream(statement, params, spool.CHUNK_ROWS)
         return await spool.spool(chunks, self._max)
 
