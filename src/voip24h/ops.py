@@ -7,6 +7,7 @@ import contextlib
 import hmac
 import logging
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -15,6 +16,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from voip24h import errors
 from voip24h.app_state import State
@@ -24,7 +26,9 @@ from voip24h.netaddr import parse_networks
 from voip24h.observability import configure_logging
 
 log = logging.getLogger("voip24h")
-__all__ = ["configure_logging", "main_routes", "ops_middleware", "routes", "serving"]
+__all__ = [
+    "configure_logging", "main_routes", "ops_middleware", "routes", "serving", "with_ops",
+]  # fmt: skip
 
 
 def _state(request: Request) -> State:
@@ -73,19 +77,25 @@ def routes() -> list[Route]:
     ]
 
 
+def _ops_options(state: State, api_path: str) -> dict[str, Any]:
+    return {
+        "api_path": api_path,
+        "proxies": parse_networks(state.settings.trusted_proxies),
+        "metrics": state.metrics,
+        "audit": state.audit,
+        "access": state.access,
+        "drain": state.drain,
+    }
+
+
 def ops_middleware(state: State, api_path: str) -> list[Middleware]:
     """The ops middleware (request id, access log, metrics, audit) for the main app."""
-    return [
-        Middleware(
-            OpsMiddleware,
-            api_path=api_path,
-            proxies=parse_networks(state.settings.trusted_proxies),
-            metrics=state.metrics,
-            audit=state.audit,
-            access=state.access,
-            drain=state.drain,
-        )
-    ]
+    return [Middleware(OpsMiddleware, **_ops_options(state, api_path))]
+
+
+def with_ops(app: ASGIApp, state: State, api_path: str) -> OpsMiddleware:
+    """``app`` wrapped in the same ops middleware, for an app served outside Starlette's stack."""
+    return OpsMiddleware(app, **_ops_options(state, api_path))
 
 
 def main_routes(settings: Settings) -> list[Route]:
