@@ -12,7 +12,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -367,28 +367,32 @@ def measure(
 def measure_interleaved(
     systems: list[System],
     kind: str,
-    size: int,
-    requests: Path | dict[str, Path],
+    size: int | list[int],
+    requests: Path | list[Path],
     opts: Options,
     results: Results,
+    connections: int | None = None,
+    seconds: float | None = None,
 ) -> None:
     """Every system in turn, in short slices (A B C A B C ...), so that a change in the
     shared machine's load hits them all alike; figures are summed over the slices
-    (req/s) or their median taken (p50, p99). ``requests``: one file for all, or a
-    file per system name (a peer with its own request syntax)."""
-    conns = opts.connections
-    slices = 1 if opts.quick else max(1, round(opts.seconds / 2))
-    files = requests if isinstance(requests, dict) else {s.name: requests for s in systems}
+    (req/s) or their median taken (p50, p99). ``size`` and ``requests``: one for all,
+    or one per system, in the same order (a peer with its own request syntax, or the
+    same server on tables of different sizes)."""
+    conns = connections or opts.connections
+    threads = min(2, conns)  # wrk needs a connection per thread
+    duration = seconds or opts.seconds
+    slices = 1 if opts.quick else max(1, round(duration / 2))
+    files = requests if isinstance(requests, list) else [requests] * len(systems)
+    sizes = size if isinstance(size, list) else [size] * len(systems)
     if not opts.quick:
-        for system in systems:
-            drive(system.port, files[system.name], min(3.0, opts.seconds), conns)  # warm up
-    parts: dict[str, list[dict[str, float]]] = {s.name: [] for s in systems}
+        for system, file in zip(systems, files, strict=True):
+            drive(system.port, file, min(3.0, duration), conns, threads)  # warm up
+    parts: list[list[dict[str, float]]] = [[] for _ in systems]
     for _ in range(slices):
-        for system in systems:
-            part = drive(system.port, files[system.name], opts.seconds / slices, conns)
-            parts[system.name].append(part)
-    for system in systems:
-        got = parts[system.name]
+        for system, file, got in zip(systems, files, parts, strict=True):
+            got.append(drive(system.port, file, duration / slices, conns, threads))
+    for system, size_of, got in zip(systems, sizes, parts, strict=True):
         requests_done = sum(p["requests"] for p in got)
         seconds = sum(p["seconds"] for p in got)
         figures = {
@@ -403,11 +407,11 @@ def measure_interleaved(
             "slices": len(got),
         }
         results.runs.append(
-            {"system": system.name, "backend": system.backend, "size": size, "kind": kind,
+            {"system": system.name, "backend": system.backend, "size": size_of, "kind": kind,
              "connections": conns, **figures}
         )  # fmt: skip
         opts.log(
-            f"  {system.name:24} {label(size):>4} {kind:12} {figures['rps']:9.1f} req/s  "
+            f"  {system.name:24} {label(size_of):>4} {kind:12} {figures['rps']:9.1f} req/s  "
             f"p50 {figures['p50_ms']:8.2f} ms  p99 {figures['p99_ms']:8.2f} ms  "
             f"errors {figures['errors']:.0f}"
         )
@@ -423,10 +427,17 @@ def same_answers(a: int, b: int, requests: Path, count: int = 5) -> bool:
 
 
 def pair(
-    backend: str, url: str, shape: Shape, files: dict[str, Path], opts: Options, results: Results
+    backend: str,
+    url: str,
+    shape: Shape,
+    files: dict[str, Path],
+    opts: Options,
+    results: Results,
+    light: bool = True,
 ) -> None:
     """The server and its lean reference, side by side, for every request type; also
-    the server with its audit trail off, to show what that feature costs."""
+    the server with its audit trail off, to show what that feature costs; and unless
+    ``light`` is off, the server alone at light load."""
     a, b = ours(backend, url, opts), lean(backend, url, opts)
     c = ours(backend, url, opts, VOIP24H_AUDIT_ENABLED="0")
     c.name += "-noaudit"
@@ -445,12 +456,38 @@ def pair(
             if not identical:
                 opts.log(f"  !! {kind}: the server and the lean reference answer differently")
             measure_interleaved([a, b, c], kind, shape.rows, files[kind], opts, results)
-        # Latency at light load (LIGHT_CONNECTIONS in flight), for the growth target: at
-        # saturation a median is mostly queueing, i.e. the inverse of the throughput.
-        light = dataclasses.replace(a, name=f"{a.name}{workload.LIGHT}")
+        if light:
+            # Latency at light load (LIGHT_CONNECTIONS in flight): at saturation a median
+            # is mostly queueing, i.e. the inverse of the throughput.
+            alone = dataclasses.replace(a, name=f"{a.name}{workload.LIGHT}")
+            for kind in workload.KINDS:
+                seconds = max(2.0, opts.seconds / 4)
+                measure(
+                    alone, kind, shape.rows, files[kind], opts, results, LIGHT_CONNECTIONS, seconds
+                )
+
+
+def growth(dbs: dict[int, Path], opts: Options, results: Results) -> None:
+    """The server on every SQLite table size at once, at light load (LIGHT_CONNECTIONS
+    in flight), the sizes measured in turn in short slices: the growth targets compare
+    their medians, so a change in the shared machine's speed between two parts of the
+    run must not pass for an effect of the table's size (measured apart, a 0.44 ms
+    median at 1M once came out 0.33 ms on a faster minute)."""
+    sizes = sorted(opts.sizes)
+    systems = [ours("sqlite", f"sqlite:///{dbs[size]}", opts) for size in sizes]
+    files = [request_files(Shape(size), dbs[size])["voip"] for size in sizes]
+    opts.log(f"SQLite, light load, {' and '.join(label(size) for size in sizes)} rows in turn")
+    with ExitStack() as stack:
+        for system, size in zip(systems, sizes, strict=True):
+            system.name += f"{workload.LIGHT}-{label(size)}"  # a log file of its own
+            stack.enter_context(running(system, OUT / "logs"))
+            system.name = f"voip24h-sqlite{workload.LIGHT}"  # what the report looks up
         for kind in workload.KINDS:
-            seconds = max(2.0, opts.seconds / 4)
-            measure(light, kind, shape.rows, files[kind], opts, results, LIGHT_CONNECTIONS, seconds)
+            seconds = max(2.0, opts.seconds / 2)
+            requests = [by_kind[kind] for by_kind in files]
+            measure_interleaved(
+                systems, kind, sizes, requests, opts, results, LIGHT_CONNECTIONS, seconds
+            )
 
 
 def request_files(shape: Shape, db: Path) -> dict[str, dict[str, Path]]:
@@ -622,7 +659,7 @@ def run(opts: Options) -> Results:
             shape = Shape(size)
             files = request_files(shape, dbs[size])
             opts.log(f"SQLite, {label(size)} rows")
-            pair("sqlite", f"sqlite:///{dbs[size]}", shape, files["voip"], opts, results)
+            pair("sqlite", f"sqlite:///{dbs[size]}", shape, files["voip"], opts, results, False)
             if opts.peers and size == largest and ensure_peers(opts):
                 # Side by side with the server, as with the lean references: measured
                 # apart, whichever ran while the machine was busier would lose.
@@ -631,8 +668,9 @@ def run(opts: Options) -> Results:
                 mine.name += "-vs-datasette"
                 with running(peer, logs), running(mine, logs):
                     for kind in workload.KINDS:
-                        both = {mine.name: files["voip"][kind], peer.name: files["datasette"][kind]}
+                        both = [files["voip"][kind], files["datasette"][kind]]
                         measure_interleaved([mine, peer], kind, size, both, opts, results)
+        growth(dbs, opts, results)
         for backend in ("postgresql", "mysql"):
             if backend not in opts.backends:
                 continue

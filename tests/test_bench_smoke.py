@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+KINDS = ("getUser", "getDate", "getUserDate")
 
 
 @pytest.mark.slow
@@ -23,8 +24,8 @@ def test_quick_bench_measures_server_and_lean_reference(tmp_path: Path) -> None:
     done = subprocess.run(
         [
             sys.executable, "-m", "bench", "run", "--quick", "--backends", "sqlite",
-            "--no-peers", "--import-rows", "0", "--docs", str(tmp_path / "docs"),
-            "--json", str(out),
+            "--sizes", "20k,40k", "--no-peers", "--import-rows", "0",
+            "--docs", str(tmp_path / "docs"), "--json", str(out),
         ],
         cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
@@ -32,22 +33,27 @@ def test_quick_bench_measures_server_and_lean_reference(tmp_path: Path) -> None:
     results = json.loads(out.read_text())
 
     systems = {(run["system"], run["kind"]) for run in results["runs"]}
-    for kind in ("getUser", "getDate", "getUserDate"):
+    for kind in KINDS:
         assert ("voip24h-sqlite", kind) in systems
         assert ("lean-sqlite", kind) in systems
     assert ("bare-asgi", "fixed") in systems
+    light = {
+        (run["kind"], run["size"]) for run in results["runs"] if run["system"].endswith("-light")
+    }
+    assert light == {(kind, size) for kind in KINDS for size in (20_000, 40_000)}
     for run in results["runs"]:
         assert run["requests"] > 0 and run["rps"] > 0, run
         assert run["p99_ms"] >= run["p50_ms"] > 0, run
         assert run["errors"] == 0, run
 
     identical = [c for c in results["checks"] if c["check"] == "identical answers"]
-    assert len(identical) == 3 and all(c["ok"] for c in identical), identical
+    assert len(identical) == 6 and all(c["ok"] for c in identical), identical  # 3 kinds x 2 sizes
     big = next(c for c in results["checks"] if c["check"] == "big getDate answer")
     assert big["records"] == big["expected"] >= 5000
     names = [t["target"] for t in results["targets"]]
     assert any("req/s vs lean" in name for name in names)
     assert any("RSS growth" in name for name in names)
+    assert sum("median latency at light load 40k vs 20k" in name for name in names) == 3
 
     report = (tmp_path / "docs" / "benchmarks.md").read_text()
     assert "| voip24h-sqlite | SQLite | 20k | getUserDate |" in report
