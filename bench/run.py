@@ -344,10 +344,9 @@ def measure(
 ) -> dict[str, Any]:
     conns = connections or opts.connections
     duration = seconds or opts.seconds
-    threads = min(2, conns)  # wrk needs a connection per thread
     if not opts.quick:
-        drive(system.port, requests, min(3.0, duration), conns, threads, api_key=api_key)
-    figures = drive(system.port, requests, duration, conns, threads, api_key=api_key)
+        drive(system.port, requests, min(3.0, duration), conns, api_key=api_key)  # warm up
+    figures = drive(system.port, requests, duration, conns, api_key=api_key)
     row = {
         "system": system.name,
         "backend": system.backend,
@@ -380,18 +379,17 @@ def measure_interleaved(
     or one per system, in the same order (a peer with its own request syntax, or the
     same server on tables of different sizes)."""
     conns = connections or opts.connections
-    threads = min(2, conns)  # wrk needs a connection per thread
     duration = seconds or opts.seconds
     slices = 1 if opts.quick else max(1, round(duration / 2))
     files = requests if isinstance(requests, list) else [requests] * len(systems)
     sizes = size if isinstance(size, list) else [size] * len(systems)
     if not opts.quick:
         for system, file in zip(systems, files, strict=True):
-            drive(system.port, file, min(3.0, duration), conns, threads)  # warm up
+            drive(system.port, file, min(3.0, duration), conns)  # warm up
     parts: list[list[dict[str, float]]] = [[] for _ in systems]
     for _ in range(slices):
         for system, file, got in zip(systems, files, parts, strict=True):
-            got.append(drive(system.port, file, duration / slices, conns, threads))
+            got.append(drive(system.port, file, duration / slices, conns))
     for system, size_of, got in zip(systems, sizes, parts, strict=True):
         requests_done = sum(p["requests"] for p in got)
         seconds = sum(p["seconds"] for p in got)
@@ -467,24 +465,26 @@ def pair(
                 )
 
 
-def growth(dbs: dict[int, Path], opts: Options, results: Results) -> None:
+def growth(
+    dbs: dict[int, Path], files: dict[int, dict[str, Path]], opts: Options, results: Results
+) -> None:
     """The server on every SQLite table size at once, at light load (LIGHT_CONNECTIONS
     in flight), the sizes measured in turn in short slices: the growth targets compare
     their medians, so a change in the shared machine's speed between two parts of the
     run must not pass for an effect of the table's size (measured apart, a 0.44 ms
-    median at 1M once came out 0.33 ms on a faster minute)."""
+    median at 1M once came out 0.33 ms on a faster minute). ``files``: each size's
+    request files by kind."""
     sizes = sorted(opts.sizes)
     systems = [ours("sqlite", f"sqlite:///{dbs[size]}", opts) for size in sizes]
-    files = [request_files(Shape(size), dbs[size])["voip"] for size in sizes]
     opts.log(f"SQLite, light load, {' and '.join(label(size) for size in sizes)} rows in turn")
     with ExitStack() as stack:
         for system, size in zip(systems, sizes, strict=True):
-            system.name += f"{workload.LIGHT}-{label(size)}"  # a log file of its own
-            stack.enter_context(running(system, OUT / "logs"))
-            system.name = f"voip24h-sqlite{workload.LIGHT}"  # what the report looks up
+            system.name += workload.LIGHT  # the same name at every size: the report's key
+            log = f"{system.name}-{label(size)}"
+            stack.enter_context(running(system, OUT / "logs", log_name=log))
         for kind in workload.KINDS:
             seconds = max(2.0, opts.seconds / 2)
-            requests = [by_kind[kind] for by_kind in files]
+            requests = [files[size][kind] for size in sizes]
             measure_interleaved(
                 systems, kind, sizes, requests, opts, results, LIGHT_CONNECTIONS, seconds
             )
@@ -655,11 +655,15 @@ def run(opts: Options) -> Results:
         bare = ceiling(opts)
         with running(bare, logs):
             measure(bare, "fixed", 0, first_files["voip"]["getUserDate"], opts, results)
+        sqlite_files: dict[int, dict[str, Path]] = {}
         for size in opts.sizes:
             shape = Shape(size)
             files = request_files(shape, dbs[size])
             opts.log(f"SQLite, {label(size)} rows")
-            pair("sqlite", f"sqlite:///{dbs[size]}", shape, files["voip"], opts, results, False)
+            sqlite_files[size] = files["voip"]
+            pair(
+                "sqlite", f"sqlite:///{dbs[size]}", shape, files["voip"], opts, results, light=False
+            )
             if opts.peers and size == largest and ensure_peers(opts):
                 # Side by side with the server, as with the lean references: measured
                 # apart, whichever ran while the machine was busier would lose.
@@ -670,7 +674,7 @@ def run(opts: Options) -> Results:
                     for kind in workload.KINDS:
                         both = [files["voip"][kind], files["datasette"][kind]]
                         measure_interleaved([mine, peer], kind, size, both, opts, results)
-        growth(dbs, opts, results)
+        growth(dbs, sqlite_files, opts, results)
         for backend in ("postgresql", "mysql"):
             if backend not in opts.backends:
                 continue

@@ -106,15 +106,16 @@ def _wait_workers(
 
 @contextmanager
 def running(
-    system: System, log_dir: Path, timeout: float = 120
+    system: System, log_dir: Path, timeout: float = 120, log_name: str = ""
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``system`` until the block ends; its output goes to ``log_dir/NAME.log``."""
+    """Run ``system`` until the block ends; its output goes to ``log_dir/NAME.log``
+    (NAME: ``log_name``, else the system's name)."""
     system.port = system.port or free_port()
     port = str(system.port)
     argv = [arg.replace("{port}", port) for arg in system.argv]
     env = {**os.environ, **{k: v.replace("{port}", port) for k, v in system.env.items()}}
     log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{system.name}.log"
+    log_path = log_dir / f"{log_name or system.name}.log"
     with log_path.open("ab") as log:
         offset = log.tell()
         proc = subprocess.Popen(
@@ -176,7 +177,7 @@ def drive(
     timeout: float = 30,
 ) -> dict[str, float]:
     """Run wrk against ``port`` with the rotating request mix; return its figures."""
-    connections = max(connections, threads)
+    threads = min(threads, connections)  # wrk needs a connection per thread
     argv = [
         ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
         f"--timeout={int(timeout)}s", "-s", str(LUA), f"http://127.0.0.1:{port}",

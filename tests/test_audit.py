@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
 from datetime import timedelta
 
@@ -14,6 +15,7 @@ from sqlalchemy import insert, select
 
 from tests.builders import cdr_row
 from tests.conftest import API
+from voip24h import audit
 from voip24h.audit import AuditWriter, audit_engine, audit_url
 from voip24h.cli import cli
 from voip24h.db.schema import audit_log
@@ -250,7 +252,6 @@ def test_steady_traffic_is_written_a_round_at_a_time_not_chased(
     """Rows arriving while a batch is being written wait for the next round, so a busy
     server writes one batch (one transaction) per round rather than a few rows at a time
     without pause; and every row is written."""
-    from voip24h import audit
 
     monkeypatch.setattr(audit, "FLUSH_SECONDS", 0.1)
     writer = AuditWriter(settings.database_url, 90, Metrics(("getUser",)))
@@ -290,7 +291,6 @@ def _info(n: int) -> RequestInfo:
 def test_sqlite_batch_waits_for_another_workers_write_without_blocking(tmp_path, caplog):
     """Two server workers share the SQLite audit file: a batch that finds the other's
     write in progress is retried shortly, never waited for on the event loop."""
-    import sqlite3
 
     writer, path = _sqlite_writer(tmp_path)
 
@@ -326,9 +326,6 @@ def test_sqlite_rows_reach_the_file_itself_by_the_checkpoint(tmp_path, monkeypat
     """Batches are committed to the WAL; the periodic checkpoint copies them into the
     file, so a copy of the .db alone (a naive backup) holds them too."""
     import shutil
-    import sqlite3
-
-    from voip24h import audit
 
     monkeypatch.setattr(audit, "FLUSH_SECONDS", 0.05)
     monkeypatch.setattr(audit, "CHECKPOINT_SECONDS", 0.1)
@@ -350,7 +347,6 @@ def test_sqlite_rows_reach_the_file_itself_by_the_checkpoint(tmp_path, monkeypat
 def test_sqlite_batch_leaves_the_loop_free_between_slices(tmp_path):
     """A batch of 500 rows is written in slices with other tasks running in between,
     so no request of the worker waits for the whole batch."""
-    from voip24h import audit
 
     writer, path = _sqlite_writer(tmp_path)
     turns: list[int] = []
@@ -376,7 +372,6 @@ def test_sqlite_batch_leaves_the_loop_free_between_slices(tmp_path):
     asyncio.run(run())
     # The other task ran between the slices of the batch.
     assert len(turns) >= 3 and audit.BATCH >= 500
-    import sqlite3
 
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM audit_log").fetchone()[0] == audit.BATCH + 1
