@@ -148,8 +148,10 @@ class Originator:
         is_extension: Callable[[str], bool],
         *,
         channel_ids: Callable[[], str] = new_channel_id,
+        action_ids: Callable[[], str] | None = None,
     ):
         self._connection = connection
+        self._action_ids = action_ids or connection.next_action_id
         self._settings = settings
         self._is_extension = is_extension
         self._channel_ids = channel_ids
@@ -165,7 +167,7 @@ class Originator:
         """
         check_dial(user, phone_number, self._is_extension)
         connection = self._connection
-        action_id = connection.next_action_id()
+        action_id = self._action_ids()
         channel_id = self._channel_ids()
         action = build_originate(
             user, phone_number, self._settings, is_extension=self._is_extension,
