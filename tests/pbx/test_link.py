@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 
@@ -63,12 +64,12 @@ def test_a_wrong_secret_is_one_clear_error_then_retries_that_slow_down(
     attempts = peer.login_attempts
     assert 3 <= len(attempts) <= 10  # a retry loop, not a hot loop (0.6 s)
     assert peer.logins == 0 and link.failures == len(attempts)
-    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
     delays = list(link.retry_delays)
     # 0.02, 0.04, 0.08, then capped at 0.16, each shortened by up to half (jitter): they
     # grow until the cap, then jitter within [0.08, 0.16].
     rising = delays[:4]
-    assert all(later >= earlier for earlier, later in zip(rising, rising[1:], strict=False))
+    assert all(later >= earlier for earlier, later in itertools.pairwise(rising))
     assert delays[3] > 2 * delays[0] and max(delays) <= 0.16 and min(delays[3:]) >= 0.08
     assert all(gap >= delay * 0.9 for gap, delay in zip(gaps, delays, strict=False))
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -96,10 +97,10 @@ def test_pings_keep_the_link_and_a_peer_that_stops_answering_is_left_for_a_new_l
             assert elapsed < 2
             return peer, link
 
-    peer, link = asyncio.run(main(answer=True))
+    peer, _ = asyncio.run(main(answer=True))
     assert peer.connections == 1 and peer.logins == 1  # answered Pings: one session
     assert all(raw.startswith(b"Action: Ping\r\nActionID: ") for raw in peer.actions("Ping"))
-    peer, link = asyncio.run(main(answer=False))
+    peer, _link = asyncio.run(main(answer=False))
     assert peer.connections >= 3
     assert peer.pings >= 2
 

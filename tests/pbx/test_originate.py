@@ -11,9 +11,9 @@ from voip24h.pbx import originate
 from voip24h.pbx.connection import AmiConnection
 from voip24h.pbx.originate import (
     DialRefused,
-    Originator,
     OriginateResult,
     OriginateSettings,
+    Originator,
     build_originate,
     result_of,
 )
@@ -101,7 +101,7 @@ def test_every_reason_code_maps_to_its_result() -> None:
 
 
 HOSTILE = ["101@other-context", "123&SIP/x", "1;2", "12a4", "abc", "1" * 21, "", "+",
-           "++123", "123+", " 123", "123\r\nAction: Command", "１２３"]
+           "++123", "123+", " 123", "123\r\nAction: Command", "\uff11\uff12\uff13"]
 
 
 @pytest.mark.parametrize("number", HOSTILE)
