@@ -133,9 +133,9 @@ def add_partners(url: str, shape: Shape) -> None:
 
     A cached dataset is first brought to the current schema (new migrations add indexes).
     """
-    from voip24h import partner_admin
     from voip24h.db import migrate
     from voip24h.db.engine import make_engine
+    from voip24h.service import partner_admin
 
     engine = make_engine(url)
     try:

@@ -2,7 +2,7 @@
 
 A line ``<!-- mapping-example: NAME -->`` in mapping.md is replaced, when the site
 builds, by the rows of MAPPING_EXAMPLES[NAME] as a table and the records that
-``voip24h.records.records_for_call`` makes of them, so the page shows what the server does.
+``voip24h.domain.mapping.records_for_call`` makes of them, so the page shows what the server does.
 """
 
 from __future__ import annotations
@@ -130,10 +130,10 @@ MAPPING_EXAMPLES: dict[str, list[dict[str, Any]]] = {
 
 
 def mapping_records(name: str) -> list[dict[str, str]]:
-    """The wire records voip24h.records makes of one example's rows (default settings)."""
+    """The wire records voip24h.domain.mapping makes of one example's rows (default settings)."""
     from zoneinfo import ZoneInfo
 
-    from voip24h.records import ExtensionMatcher, records_for_call
+    from voip24h.domain.mapping import ExtensionMatcher, records_for_call
 
     records = records_for_call(
         MAPPING_EXAMPLES[name], ExtensionMatcher(), ZoneInfo("Asia/Ho_Chi_Minh")

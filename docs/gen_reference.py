@@ -4,11 +4,11 @@ Used by docs/hooks.py when MkDocs builds the site (the pages exist only in the b
 site), and by tests/test_docs.py. Run ``python docs/gen_reference.py OUTDIR`` to write
 them out as Markdown files to read without building the site.
 
-- reference/protocol.md       from voip24h.openapi.document() (the served /openapi.json)
+- reference/protocol.md       from voip24h.wire.openapi.document() (the served /openapi.json)
 - reference/errors.md         from the ApiError classes in voip24h.errors, plus ADVICE below
 - reference/configuration.md  from voip24h.config.describe()
 - reference/cli.md            from the --help of every voip24h command
-- mapping.md examples         by gen_mapping.py, running voip24h.records.records_for_call
+- mapping.md examples         by gen_mapping.py, running voip24h.domain.mapping.records_for_call
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def configuration_page() -> str:
 def _commands() -> Iterator[tuple[list[str], Any]]:
     import click
 
-    from voip24h.cli import cli
+    from voip24h.cli.main import cli
 
     def walk(path: list[str], command: click.Command) -> Iterator[tuple[list[str], Any]]:
         yield path, command
@@ -169,7 +169,7 @@ def _commands() -> Iterator[tuple[list[str], Any]]:
 def cli_page() -> str:
     from click.testing import CliRunner
 
-    from voip24h.cli import cli
+    from voip24h.cli.main import cli
 
     lines = [
         "# Command line reference",
@@ -247,7 +247,7 @@ def _schema_table(name: str, schema: dict[str, Any]) -> list[str]:
 
 
 def protocol_page() -> str:
-    from voip24h.openapi import document
+    from voip24h.wire.openapi import document
 
     doc = document()
     lines = [
@@ -258,7 +258,7 @@ def protocol_page() -> str:
         "`/docs`), rendered. For a guided tour see the [partner quick start](../partners.md);",
         "errors are listed in the [error code table](errors.md).",
         "",
-        "*Generated from `voip24h/openapi.py`.*",
+        "*Generated from `voip24h/wire/openapi.py`.*",
         "",
         "## Endpoints",
         "",

@@ -12,12 +12,13 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.databases import BACKENDS, ServerDatabase, clean, server_database
-from voip24h import cdr, partner_admin
-from voip24h.app import create_app
 from voip24h.config import Settings, load_settings
 from voip24h.db import migrate
 from voip24h.db.engine import make_engine
-from voip24h.loader import Loader, LoadStats
+from voip24h.domain import cdr
+from voip24h.ingest.loader import Loader, LoadStats
+from voip24h.server.app import create_app
+from voip24h.service import partner_admin
 
 API = "/api/v1/partner/voip24h"
 

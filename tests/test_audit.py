@@ -15,12 +15,12 @@ from sqlalchemy import insert, select
 
 from tests.builders import cdr_row
 from tests.conftest import API
-from voip24h import audit
-from voip24h.audit import AuditWriter, audit_engine, audit_url
-from voip24h.cli import cli
+from voip24h.cli.main import cli
 from voip24h.db.schema import audit_log
-from voip24h.observability import Metrics, RequestInfo
-from voip24h.service import utcnow
+from voip24h.server import audit
+from voip24h.server.audit import AuditWriter, audit_engine, audit_url
+from voip24h.server.observability import Metrics, RequestInfo
+from voip24h.service.answers import utcnow
 
 
 def flush(client):
@@ -311,7 +311,7 @@ def test_sqlite_batch_waits_for_another_workers_write_without_blocking(tmp_path,
         await writer.close()
         return slept, time.perf_counter() - started
 
-    with caplog.at_level("WARNING", logger="voip24h.audit"):
+    with caplog.at_level("WARNING", logger="voip24h.server.audit"):
         slept, _ = asyncio.run(run())
     assert slept < 0.5
     assert caplog.records == []

@@ -10,11 +10,11 @@ from click.testing import CliRunner
 from sqlalchemy import func, inspect, select
 
 from tests.masterfiles import call, layout_columns, master_csv
-from voip24h.cli import cli
+from voip24h.cli.main import cli
 from voip24h.db import indexes
 from voip24h.db.schema import call_records, cdr
-from voip24h.ingest import FileImporter, plan_files
-from voip24h.loader import Loader
+from voip24h.ingest.files import FileImporter, plan_files
+from voip24h.ingest.loader import Loader
 
 ALL = {str(ix.name) for table in (cdr, call_records) for ix in table.indexes}
 
@@ -113,7 +113,7 @@ def test_the_import_engine_checkpoints_sqlite_wal_less_often(tmp_path):
 
 
 def test_serve_builds_indexes_an_unfinished_load_left_out_before_serving(engine, settings, capsys):
-    from voip24h.cli import _check_schema
+    from voip24h.cli.main import _check_schema
 
     indexes.defer(engine)
     _check_schema(settings)
@@ -182,7 +182,7 @@ def test_building_the_unique_index_drops_a_row_a_second_writer_stored_twice(
 
 def test_a_writer_keeps_skipping_duplicates_while_another_defers_the_unique_index(engine, settings):
     """follow and sync do not defer, but may write while a forced deferral is on."""
-    from voip24h import cdr as cdr_module
+    from voip24h.domain import cdr as cdr_module
 
     rows = [cdr_module.normalize(call(n, amaflags=3), settings.zone) for n in range(15)]
     loader = Loader(engine, settings)

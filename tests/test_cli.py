@@ -9,9 +9,9 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from tests.builders import cdr_row
-from voip24h.cli import cli
+from voip24h.cli.main import cli
 from voip24h.db.schema import call_records, partner_secrets
-from voip24h.partners import hash_secret
+from voip24h.domain.partners import hash_secret
 
 
 def run(*args: str, input: str | None = None, env: dict[str, str] | None = None):

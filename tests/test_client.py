@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from tests.builders import cdr_row, chan
-from voip24h.app import create_app
 from voip24h.client import (
     AsyncClient,
     AuthenticationError,
@@ -22,6 +21,7 @@ from voip24h.client import (
     ProtocolError,
     ServiceUnavailable,
 )
+from voip24h.server.app import create_app
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from tests.builders import cdr_row, chan
-from voip24h.app import create_app
 from voip24h.client import AsyncClient, CallRecord, Client, StatsEntry
+from voip24h.server.app import create_app
 
 RECORDING = "out-137-0982056720-20180729-163732-1532857052.131132.wav"
 

@@ -13,7 +13,6 @@ import pytest
 
 from tests.builders import cdr_row
 from tests.live_server import free_port, live_server, silent_server
-from voip24h.app import create_app
 from voip24h.client import (
     NO_RETRY,
     AsyncClient,
@@ -27,6 +26,7 @@ from voip24h.client import (
 from voip24h.config import load_settings
 from voip24h.db import migrate
 from voip24h.db.engine import make_engine
+from voip24h.server.app import create_app
 
 SEED_IDS = ["1532857052.131132", "1532834934.130789"]
 
@@ -74,7 +74,7 @@ def test_503_is_retried_until_the_database_is_back(tmp_path):
     engine = make_engine(f"sqlite:///{ready}")
     migrate.upgrade(engine)
     engine.dispose()
-    from voip24h import partner_admin
+    from voip24h.service import partner_admin
 
     engine = make_engine(f"sqlite:///{ready}")
     secret = partner_admin.add(engine, "crm", [], [], None).secret
@@ -171,7 +171,7 @@ def _timed_sleep(record: list[float]):
 
 
 def test_429_waits_what_retry_after_says(seed_calls, engine, settings, caplog):
-    from voip24h import partner_admin
+    from voip24h.service import partner_admin
 
     caplog.set_level(logging.DEBUG)
 

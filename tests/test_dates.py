@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from voip24h import errors
-from voip24h.dates import day_window, gmt_to_local, parse_day, render_epoch
+from voip24h.domain.dates import day_window, gmt_to_local, parse_day, render_epoch
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 

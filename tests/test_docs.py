@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from voip24h import protocol
 from voip24h.config import describe
+from voip24h.wire import protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -88,7 +88,7 @@ def test_bad_secrets_are_401(world, post, secret, code):
 def test_revoked_and_rotated_out_secrets_are_401_like_wrong_ones(world, engine, post):
     from datetime import timedelta
 
-    from voip24h import partner_admin
+    from voip24h.service import partner_admin
 
     old = world["secret"]
     new = partner_admin.rotate(engine, "all", timedelta(0)).secret

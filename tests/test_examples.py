@@ -19,12 +19,14 @@ import pytest
 from click.testing import CliRunner
 
 from tests.live_server import LiveServer, live_server
-from voip24h import cdr, partner_admin, protocol
-from voip24h.app import create_app
-from voip24h.cli import cli
+from voip24h.cli.main import cli
 from voip24h.config import load_settings
 from voip24h.db.engine import make_engine
-from voip24h.loader import Loader
+from voip24h.domain import cdr
+from voip24h.ingest.loader import Loader
+from voip24h.server.app import create_app
+from voip24h.service import partner_admin
+from voip24h.wire import protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

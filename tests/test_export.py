@@ -14,13 +14,13 @@ import pytest
 
 from tests.builders import cdr_row
 from tests.test_extended import calls, unlimited
-from voip24h import export
-from voip24h.db.queries import records as record_queries
+from voip24h.db.queries import call_records as record_queries
 from voip24h.db.reader import make_reader
-from voip24h.partners import Scope
-from voip24h.query import RecordQuery
-from voip24h.records import CallRecord
-from voip24h.service import Partner, RecordService
+from voip24h.domain.mapping import CallRecord
+from voip24h.domain.partners import Scope
+from voip24h.service.answers import Partner, RecordService
+from voip24h.service.translate import RecordQuery
+from voip24h.wire import export
 
 
 @pytest.fixture

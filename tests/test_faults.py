@@ -21,9 +21,9 @@ from sqlalchemy.engine import make_url
 
 from tests.builders import cdr_row
 from tests.conftest import API, access_lines
-from voip24h.app import create_app
 from voip24h.db.reader import Statement, make_reader
 from voip24h.errors import DatabaseTimeout
+from voip24h.server.app import create_app
 
 SLOW_SQL = {
     "sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "

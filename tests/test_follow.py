@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 
 from tests.masterfiles import call, layout_columns, line
 from voip24h.db.schema import call_records, cdr
-from voip24h.follow import Follower
-from voip24h.loader import Loader
+from voip24h.ingest.follow import Follower
+from voip24h.ingest.loader import Loader
 
 COLUMNS = layout_columns(True, True, True)
 
@@ -217,7 +217,7 @@ def test_follow_command_makes_new_calls_queryable_within_two_seconds(db_url, eng
 def test_following_an_empty_file_needs_the_layout_named(db_url, master):
     from click.testing import CliRunner
 
-    from voip24h.cli_import import import_cmd
+    from voip24h.cli.importing import import_cmd
 
     master.write_bytes(b"")
     result = CliRunner().invoke(import_cmd, [str(master), "--follow", "--db", db_url])

@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 
 from tests.builders import cdr_row
-from voip24h.app import create_app
+from voip24h.server.app import create_app
 
 EXAMPLES = 25
 SEED = "20261127"

@@ -12,8 +12,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from voip24h import errors
-from voip24h.csvstream import RecordSplitter
-from voip24h.dates import (
+from voip24h.domain.dates import (
     CALL_DATE_FORMAT,
     MAX_YEAR,
     MIN_YEAR,
@@ -23,8 +22,10 @@ from voip24h.dates import (
     render_epoch,
     to_epoch,
 )
-from voip24h.importer import ALL_LAYOUTS, RowParser
-from voip24h.records import ExtensionMatcher, disposition_rank, records_for_call, row_start
+from voip24h.domain.mapping import ExtensionMatcher, disposition_rank, records_for_call, row_start
+from voip24h.ingest.csvstream import RecordSplitter
+from voip24h.ingest.layouts import ALL_LAYOUTS
+from voip24h.ingest.rows import RowParser
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 ZONES = [HCM, ZoneInfo("UTC"), ZoneInfo("Europe/Paris"), ZoneInfo("America/New_York")]
@@ -228,7 +229,7 @@ def test_mapping_rules_hold_for_any_rows(rows, rnd):
 
 
 def _legs_of(row):
-    from voip24h.records import legs
+    from voip24h.domain.mapping import legs
 
     return [leg[0] for leg in legs(row, MATCHER)]
 

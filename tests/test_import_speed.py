@@ -18,12 +18,12 @@ from sqlalchemy import delete
 
 from tests.masterfiles import call, layout_columns, line, master_csv
 from tests.test_importer_process import contents, count, environment, voip24h
-from voip24h import ingest
 from voip24h.db.schema import call_records, cdr
-from voip24h.ingest import FileImporter, plan_files
-from voip24h.loader import Loader
-from voip24h.records import endpoint_name
-from voip24h.rejects import RejectsWriter, read_rejects
+from voip24h.domain.mapping import endpoint_name
+from voip24h.ingest import files as ingest
+from voip24h.ingest.files import FileImporter, plan_files
+from voip24h.ingest.loader import Loader
+from voip24h.ingest.rejects import RejectsWriter, read_rejects
 
 COLUMNS = layout_columns(True, True, True)
 

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from tests.masterfiles import call, layout_columns, line, master_csv
-from voip24h.cli_import import import_cmd
+from voip24h.cli.importing import import_cmd
 from voip24h.db.schema import call_records, cdr
-from voip24h.rejects import read_rejects
+from voip24h.ingest.rejects import read_rejects
 
 LAYOUTS = [
     pytest.param((), (False, False, False), id="16-default"),
@@ -264,10 +264,10 @@ def test_parser_rows_equal_cdr_normalize_of_the_same_values(usegmtime):
     """The import's flat hot path and cdr.normalize (used by sync and the API tests) agree."""
     from zoneinfo import ZoneInfo
 
-    from voip24h import cdr as cdr_module
-    from voip24h.csvstream import RawRecord
-    from voip24h.dates import gmt_to_local
-    from voip24h.importer import RowParser
+    from voip24h.domain import cdr as cdr_module
+    from voip24h.domain.dates import gmt_to_local
+    from voip24h.ingest.csvstream import RawRecord
+    from voip24h.ingest.rows import RowParser
 
     zone = ZoneInfo("Asia/Ho_Chi_Minh")
     for layout in [(False, False, False), (True, False, False), (True, True, True)]:
@@ -292,10 +292,10 @@ def test_sqlite_fast_insert_stores_what_the_core_statement_stores(tmp_path):
 
     from sqlalchemy import text
 
-    from voip24h import cdr as cdr_module
     from voip24h.db import migrate
     from voip24h.db.engine import make_engine
     from voip24h.db.queries import cdr as cdr_queries
+    from voip24h.domain import cdr as cdr_module
 
     zone = ZoneInfo("Asia/Ho_Chi_Minh")
     rows = [cdr_module.normalize(call(n, amaflags=3, answer=None), zone) for n in range(3)]
@@ -325,11 +325,11 @@ def test_sqlite_fast_insert_of_records_stores_what_core_stores(tmp_path):
 
     from sqlalchemy import insert, text
 
-    from voip24h import cdr as cdr_module
     from voip24h.db import migrate
     from voip24h.db.engine import make_engine
-    from voip24h.db.queries import records as record_queries
-    from voip24h.records import ExtensionMatcher, records_for_call
+    from voip24h.db.queries import call_records as record_queries
+    from voip24h.domain import cdr as cdr_module
+    from voip24h.domain.mapping import ExtensionMatcher, records_for_call
 
     zone = ZoneInfo("Asia/Ho_Chi_Minh")
     rows = [

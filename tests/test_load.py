@@ -20,7 +20,7 @@ import pytest
 
 from tests.builders import cdr_row
 from tests.conftest import API
-from voip24h import partner_admin
+from voip24h.service import partner_admin
 
 CONNECTIONS = 64
 SECONDS = 15.0

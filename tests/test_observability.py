@@ -13,8 +13,8 @@ from starlette.testclient import TestClient
 
 from tests.builders import cdr_row
 from tests.conftest import API, access_lines
-from voip24h.app import create_app
-from voip24h.observability import AccessLog, Metrics, RequestInfo
+from voip24h.server.app import create_app
+from voip24h.server.observability import AccessLog, Metrics, RequestInfo
 
 
 def free_port() -> int:

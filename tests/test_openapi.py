@@ -14,7 +14,8 @@ from openapi_spec_validator import validate
 from tests.conftest import API
 from tests.test_extended import calls, unlimited
 from tests.test_recordings import AUDIO, KEY, NAME
-from voip24h import errors, protocol
+from voip24h import errors
+from voip24h.wire import protocol
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import pytest
 from tests.builders import cdr_row
 from tests.conftest import API
 from tests.test_extended import unlimited
-from voip24h import cdr
-from voip24h.loader import Loader
+from voip24h.domain import cdr
+from voip24h.ingest.loader import Loader
 
 
 @pytest.fixture

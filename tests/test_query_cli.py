@@ -10,11 +10,12 @@ import pytest
 from click.testing import CliRunner
 
 from tests.live_server import LiveServer, free_port, live_server
-from voip24h import cli_query, partner_admin
-from voip24h.app import create_app
-from voip24h.cli import cli
+from voip24h.cli import query as cli_query
+from voip24h.cli.main import cli
 from voip24h.config import load_settings
 from voip24h.db.engine import make_engine
+from voip24h.server.app import create_app
+from voip24h.service import partner_admin
 
 ROOT = Path(__file__).resolve().parent.parent
 WINDOW = ["--from", "01/07/2018", "--to", "30/07/2018"]

@@ -13,7 +13,7 @@ import pytest
 
 from tests.builders import cdr_row
 from tests.conftest import API
-from voip24h import partner_admin
+from voip24h.service import partner_admin
 
 REDIS_URL = os.environ.get("VOIP24H_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -147,7 +147,7 @@ def test_rate_limit_hits_are_counted_in_metrics(add_partner, make_client):
 def test_partner_limits_from_the_command_line(settings, add_partner, make_client):
     from click.testing import CliRunner
 
-    from voip24h.cli import cli
+    from voip24h.cli.main import cli
 
     runner = CliRunner()
     db = ["--db", settings.database_url]
@@ -175,7 +175,7 @@ def test_partner_limits_from_the_command_line(settings, add_partner, make_client
 
 
 def test_remaining_counts_whole_units_exactly():
-    from voip24h.ratelimit import gcra
+    from voip24h.server.ratelimit import gcra
 
     verdict, _ = gcra(None, 1000.0, 0.1, 10, 1, "take")  # 10/s, burst 10: 9 left
     assert (verdict.allowed, verdict.remaining) == (True, 9)
@@ -186,7 +186,7 @@ def test_remaining_counts_whole_units_exactly():
 def test_in_process_buckets_stay_bounded_under_a_flood_of_keys():
     import asyncio
 
-    from voip24h.ratelimit import MemoryBuckets
+    from voip24h.server.ratelimit import MemoryBuckets
 
     buckets = MemoryBuckets(max_keys=100)
 

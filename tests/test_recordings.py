@@ -14,7 +14,7 @@ import pytest
 from tests.builders import cdr_row
 from tests.conftest import API
 from tests.test_extended import unlimited
-from voip24h.recordings import LinkSigner
+from voip24h.service.recordings import LinkSigner
 
 
 @pytest.fixture

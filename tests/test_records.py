@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.builders import cdr_row, chan
-from voip24h.records import ExtensionMatcher, endpoint_name, records_for_call
+from voip24h.domain.mapping import ExtensionMatcher, endpoint_name, records_for_call
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 MATCHER = ExtensionMatcher()

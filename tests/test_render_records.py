@@ -6,7 +6,7 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voip24h.protocol import RECORD_FIELDS, render_records
+from voip24h.wire.protocol import RECORD_FIELDS, render_records
 
 field = st.text(st.characters(codec="utf-8"), max_size=12)
 row = st.tuples(field, field, field, field, field, field)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from tests.builders import cdr_row, chan
 from voip24h.db.schema import call_records
-from voip24h.partners import parse_extensions
+from voip24h.domain.partners import parse_extensions
 
 START = datetime(2018, 7, 10, 9, 0, 0)
 WINDOW = {"fromDate": "01/07/2018", "toDate": "31/07/2018"}

@@ -14,11 +14,11 @@ from starlette.testclient import TestClient
 
 from tests.builders import cdr_row
 from tests.conftest import API, access_lines
-from voip24h import partner_admin
-from voip24h.app import create_app
-from voip24h.audit import audit_engine
 from voip24h.db.schema import audit_log, partner_secrets
-from voip24h.service import utcnow
+from voip24h.server.app import create_app
+from voip24h.server.audit import audit_engine
+from voip24h.service import partner_admin
+from voip24h.service.answers import utcnow
 
 
 def body(secret, request_type="getUser", **data):

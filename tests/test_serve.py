@@ -24,11 +24,12 @@ def free_port() -> int:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_serve_answers_over_a_socket_and_stops_cleanly(tmp_path, workers):
-    from voip24h import cdr, partner_admin
     from voip24h.config import load_settings
     from voip24h.db import migrate
     from voip24h.db.engine import make_engine
-    from voip24h.loader import Loader
+    from voip24h.domain import cdr
+    from voip24h.ingest.loader import Loader
+    from voip24h.service import partner_admin
 
     url = f"sqlite:///{tmp_path / 'serve.db'}"
     settings = load_settings({"database_url": url}, environ={})

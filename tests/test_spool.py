@@ -10,7 +10,7 @@ import pytest
 
 from tests.builders import cdr_row
 from tests.conftest import API
-from voip24h import spool
+from voip24h.wire import spool
 
 CALLS = 23
 

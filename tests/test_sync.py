@@ -18,11 +18,11 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from tests.databases import SERVER_URLS, unavailable
-from voip24h.cli_sync import sync_cmd
+from voip24h.cli.sync import sync_cmd
 from voip24h.db.engine import sync_url
 from voip24h.db.schema import call_records, cdr
-from voip24h.loader import Loader
-from voip24h.sync import Syncer
+from voip24h.ingest.loader import Loader
+from voip24h.ingest.sync import Syncer
 
 FREEPBX_CDR = """
 CREATE TABLE cdr (

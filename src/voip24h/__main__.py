@@ -1,3 +1,3 @@
-from voip24h.cli import main
+from voip24h.cli.main import main
 
 main()

@@ -178,7 +178,7 @@ class Settings:
                 f"extension_pattern: not a valid regular expression: {exc}"
             ) from exc
         if self.extensions:
-            from voip24h.partners import parse_extensions
+            from voip24h.domain.partners import parse_extensions
 
             try:
                 parse_extensions(self.extensions)
@@ -200,7 +200,7 @@ class Settings:
             raise SettingsError("log_level: must be debug, info, warning or error")
 
     def _validate_security(self) -> None:
-        from voip24h.netaddr import parse_networks
+        from voip24h.domain.netaddr import parse_networks
 
         for name in ("max_json_depth", "max_string_length", "audit_retention_days"):
             if getattr(self, name) < 1:

@@ -11,6 +11,7 @@ See docs/client.md for retries, paging, time zones and errors.
 
 from voip24h.client._core import DEFAULT_TIMEOUT, NO_RETRY, RetryPolicy
 from voip24h.client.aio import AsyncClient
+from voip24h.client.blocking import Client
 from voip24h.client.errors import (
     ApiError,
     AuthenticationError,
@@ -25,7 +26,6 @@ from voip24h.client.errors import (
     Voip24hError,
 )
 from voip24h.client.models import CallRecord, Page, StatsEntry
-from voip24h.client.sync import Client
 
 __all__ = [
     "DEFAULT_TIMEOUT",

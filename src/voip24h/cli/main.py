@@ -1,0 +1,205 @@
+"""The ``voip24h`` command: serve, demo, import, db and partner administration."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+import click
+
+from voip24h.cli.common import (
+    database_errors,
+    db_option,
+    emit_json,
+    engine_for,
+    json_option,
+    settings_from,
+)
+from voip24h.config import Settings, env_name
+
+# Subcommands in modules of their own, imported only when run (or listed): `voip24h
+# import` need not load the HTTP client, the audit reader or the demo generator.
+LAZY_COMMANDS = {
+    "audit": "voip24h.cli.audit:audit",
+    "demo": "voip24h.cli.demo:demo",
+    "import": "voip24h.cli.importing:import_cmd",
+    "partner": "voip24h.cli.partner:partner",
+    "query": "voip24h.cli.query:query",
+    "sync": "voip24h.cli.sync:sync_cmd",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose LAZY_COMMANDS are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            module, _, attr = LAZY_COMMANDS[cmd_name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    default=None,
+    envvar="VOIP24H_CONFIG",
+    help="TOML settings file [env VOIP24H_CONFIG].",
+)
+@click.version_option(package_name="voip24h")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None) -> None:
+    """voip24h: the partner API server for Asterisk/FreePBX call records.
+
+    Every setting can also be given as a VOIP24H_* environment variable or in
+    a TOML file (--config); `voip24h settings` lists them.
+    """
+    ctx.obj = {"config": config}
+
+
+@cli.command()
+@db_option
+@click.option("--host", default=None, help="Listen address [default 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Listen port [default 8024].")
+@click.option("--workers", type=int, default=None, help="Worker processes [default 1].")
+@click.pass_context
+def serve(ctx: click.Context, **flags: Any) -> None:
+    """Run the partner API server."""
+    settings = settings_from(ctx, **flags)
+    _check_schema(settings)
+    run_server(settings)
+
+
+def _check_schema(settings: Settings) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from voip24h.db import migrate
+
+    engine = engine_for(settings)
+    try:
+        if not migrate.is_current(engine):
+            raise click.ClickException(
+                "the database schema is not current: run `voip24h db upgrade` first"
+            )
+        _restore_indexes(engine)
+    except OperationalError as exc:
+        # A server database that is down now may be up later: serve 503s meanwhile.
+        if settings.database_url.startswith("sqlite"):
+            raise click.ClickException(f"database error: {exc.orig}") from None
+        click.echo(
+            f"warning: database not reachable yet ({exc.orig}); serving 503 until it is", err=True
+        )
+    finally:
+        engine.dispose()
+
+
+def run_server(settings: Settings) -> None:
+    import uvicorn
+
+    from voip24h.server.app import create_app
+    from voip24h.server.observability import configure_logging
+
+    configure_logging(settings.log_level)
+    common: dict[str, Any] = dict(
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=False,  # X-Forwarded-For is read only from trusted_proxies
+        server_header=False,
+        access_log=False,  # voip24h.access writes JSON access lines instead
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
+    )
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), **common)
+        return
+    # Workers are separate processes: they read their settings from the environment.
+    for name, value in vars(settings).items():
+        os.environ[env_name(name)] = str(value)
+    uvicorn.run("voip24h.server.app:app_from_env", factory=True, workers=settings.workers, **common)
+
+
+@cli.command("settings")
+@json_option
+def settings_cmd(as_json: bool) -> None:
+    """List every setting with its environment variable, default and meaning."""
+    from voip24h.config import describe
+
+    rows = describe()
+    if as_json:
+        emit_json([{"name": n, "env": e, "default": d, "help": h} for n, e, d, h in rows])
+        return
+    for name, env, default, help_text in rows:
+        click.echo(f"{name} ({env}, default {default!r})\n    {help_text}")
+
+
+@cli.group()
+def db() -> None:
+    """Create, upgrade and rebuild the database."""
+
+
+@db.command()
+@db_option
+@click.pass_context
+@database_errors
+def upgrade(ctx: click.Context, database_url: str | None) -> None:
+    """Create the schema or bring it to the newest version."""
+    from voip24h.db import migrate
+
+    settings = settings_from(ctx, database_url=database_url)
+    engine = engine_for(settings)
+    before = migrate.current_revision(engine)
+    migrate.upgrade(engine)
+    after = migrate.current_revision(engine)
+    if before == after:
+        click.echo(f"schema is current (revision {after})")
+    else:
+        click.echo(f"schema upgraded from {before or 'empty'} to revision {after}")
+    _restore_indexes(engine)
+
+
+def _restore_indexes(engine: Any) -> None:
+    """Build the read-side indexes an unfinished bulk import left out (db/indexes.py)."""
+    from voip24h.db import indexes
+
+    def note(name: str) -> None:
+        click.echo(f"building index {name} (an import that deferred it did not finish)", err=True)
+
+    indexes.restore(engine, note)
+
+
+@db.command()
+@db_option
+@click.option("--quiet", is_flag=True, help="No progress display.")
+@click.pass_context
+@database_errors
+def reindex(ctx: click.Context, database_url: str | None, quiet: bool) -> None:
+    """Rebuild the call records from the cdr table (after changing mapping settings)."""
+    from voip24h.ingest.loader import Loader, SchemaOutOfDate
+    from voip24h.ingest.progress import counter
+
+    settings = settings_from(ctx, database_url=database_url)
+    loader = Loader(engine_for(settings), settings)
+    from voip24h.db import migrate
+
+    if not migrate.is_current(loader.engine):
+        raise click.ClickException(str(SchemaOutOfDate("run `voip24h db upgrade` first")))
+    with counter("reindexing", quiet=quiet) as update:
+        written = loader.reindex(progress=lambda rows, recs: update(rows, f"{recs:,} records"))
+    click.echo(f"reindexed: {written:,} call records")
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    cli(prog_name="voip24h")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

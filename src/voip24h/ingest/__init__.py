@@ -1,0 +1,1 @@
+"""CDR sources -> rows -> database: Master.csv layouts, files, follow, sync, loader."""

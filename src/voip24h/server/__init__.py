@@ -1,0 +1,1 @@
+"""ASGI: the composition root (app.py), routes, handlers, the error path, middleware."""

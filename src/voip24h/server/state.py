@@ -1,0 +1,52 @@
+"""What the running app holds: settings, database reader and services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from voip24h.config import Settings
+from voip24h.db.reader import Reader
+from voip24h.domain.mapping import ExtensionMatcher
+from voip24h.server.audit import AuditWriter
+from voip24h.server.guard import Guard
+from voip24h.server.middleware import Drain
+from voip24h.server.observability import AccessLog, Metrics
+from voip24h.server.ratelimit import make_buckets
+from voip24h.service.answers import PartnerDirectory, RecordService
+from voip24h.wire.protocol import DATA_TYPES
+
+
+@dataclass
+class State:
+    settings: Settings
+    reader: Reader
+    matcher: ExtensionMatcher
+    partners: PartnerDirectory
+    records: RecordService
+    # Abuse resistance and operations (issue 5).
+    metrics: Metrics = field(default_factory=lambda: Metrics(tuple(DATA_TYPES)))
+    guard: Guard = field(init=False)
+    audit: AuditWriter | None = None
+    drain: Drain = field(default_factory=Drain)
+    access: AccessLog = field(default_factory=AccessLog)
+
+    def __post_init__(self) -> None:
+        self.metrics.in_flight.set_function(lambda: self.drain.in_flight)
+        buckets = make_buckets(
+            self.settings.redis_url,
+            self.settings.redis_key_prefix,
+            self.metrics.limiter_errors.inc,
+        )
+        self.guard = Guard(self.settings, self.partners, buckets, self.metrics)
+        if self.settings.audit_enabled:
+            self.audit = AuditWriter.for_settings(self.settings, self.metrics)
+
+    @classmethod
+    def build(cls, settings: Settings, reader: Reader) -> State:
+        return cls(
+            settings=settings,
+            reader=reader,
+            matcher=ExtensionMatcher(settings.extension_pattern, settings.extensions),
+            partners=PartnerDirectory(reader, settings.partner_cache_seconds),
+            records=RecordService(reader, settings.max_records, settings),
+        )

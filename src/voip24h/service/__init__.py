@@ -1,0 +1,1 @@
+"""Use cases: answer a partner query, the partner directory, recordings, partner admin."""

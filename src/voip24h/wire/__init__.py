@@ -1,0 +1,1 @@
+"""The partner protocol as bytes: request structs, rendering, cursors, export, OpenAPI."""
