@@ -276,3 +276,20 @@ def ndjson_record(line: bytes, zone: ZoneInfo) -> CallRecord | None:
     except orjson.JSONDecodeError:
         raise ProtocolError("an export line is not JSON", status=200) from None
     return CallRecord.from_wire(item, zone)
+
+
+# The one declaration of what both clients offer: the blocking Client and the AsyncClient
+# each implement every name here with the same parameters (tests/client/test_parity.py
+# fails when one lacks what the other has). Request types map to their method.
+REQUEST_METHODS: dict[str, str] = {
+    "getUser": "get_user",
+    "getDate": "get_date",
+    "getUserDate": "get_user_date",
+    "getCallData": "get_call_data",
+    "recordingListen": "recording_listen",
+    "recordingDownload": "recording_download",
+    "getStats": "get_stats",
+}
+HELPER_METHODS: tuple[str, ...] = (
+    "request", "records", "pages", "iter_records", "export_records", "export_to",
+)  # fmt: skip
