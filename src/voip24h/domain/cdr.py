@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -38,6 +39,33 @@ INT_COLUMNS = ("duration", "billsec", "amaflags")
 TIME_COLUMNS = ("calldate", "answer", "end")
 ALIASES = {"start": "calldate"}
 
+# The integer columns are 32-bit on every backend (SQLite's 64-bit ones refuse more still).
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+# Control characters no CDR holds: PostgreSQL refuses NUL outright, and the others
+# would store bytes a partner's JSON parser or CSV reader chokes on. Tab, newline and
+# carriage return stay: a quoted clid may hold them.
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def check_text(name: str, value: str) -> None:
+    """Raise ValueError naming ``name`` when ``value`` holds a control character."""
+    found = CONTROL.search(value)
+    if found:
+        raise ValueError(
+            f"control character: {name} holds byte 0x{ord(found.group()):02x} "
+            f"at character {found.start() + 1}"
+        )
+
+
+def check_int(name: str, value: int) -> int:
+    """``value``, or ValueError naming ``name`` when it does not fit the 32-bit columns."""
+    if not INT_MIN <= value <= INT_MAX:
+        raise ValueError(
+            f"out of range: {name} {value} does not fit the column "
+            f"({INT_MIN} to {INT_MAX})"
+        )
+    return value
+
 
 def row_key(row: Mapping[str, Any]) -> str:
     """Identity of a row: (uniqueid, sequence) where the source has a sequence.
@@ -71,6 +99,7 @@ def normalize(raw: Mapping[str, Any], zone: ZoneInfo) -> dict[str, Any]:
     for name in TEXT_COLUMNS:
         value = row.get(name)
         out[name] = "" if value is None else str(value)
+        check_text(name, out[name])
     for name in INT_COLUMNS:
         value = row.get(name)
         if value in (None, ""):
@@ -82,6 +111,7 @@ def normalize(raw: Mapping[str, Any], zone: ZoneInfo) -> dict[str, Any]:
                 out[name] = int(value)
             except (TypeError, ValueError):
                 raise ValueError(f"{name}: {value!r} is not an integer") from None
+            check_int(name, out[name])
     for name in TIME_COLUMNS:
         value = row.get(name)
         if value in (None, ""):
@@ -101,6 +131,7 @@ def normalize(raw: Mapping[str, Any], zone: ZoneInfo) -> dict[str, Any]:
             out["sequence"] = int(sequence)
         except (TypeError, ValueError):
             raise ValueError(f"sequence: {sequence!r} is not an integer") from None
+        check_int("sequence", out["sequence"])
     out["row_key"] = row_key(out)
     if not out["uniqueid"]:
         out["uniqueid"] = synthetic_uniqueid(out["calldate"], out["row_key"], zone)

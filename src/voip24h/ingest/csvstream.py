@@ -77,7 +77,9 @@ class RecordSplitter:
         lines = data.split(b"\n")
         self._tail = lines.pop()
         for line in lines:
-            if self._open or line.count(b'"') & 1:
+            if not self._open and (not line or line == b"\r"):
+                self._skip(len(line) + 1)
+            elif self._open or line.count(b'"') & 1:
                 yield from self._line(line)
             else:  # _line's common case, without a generator per line
                 yield self._emit(line, len(line) + 1, 1)
@@ -90,9 +92,17 @@ class RecordSplitter:
         while self._open:
             yield from self._give_up()
 
+    def _skip(self, size: int) -> None:
+        """Step over a blank line: no record, no reject (a stray newline is not a CDR)."""
+        self.offset += size
+        self.line += 1
+
     def _line(self, line: bytes, newline: bool = True) -> Iterator[RawRecord]:
         size = len(line) + (1 if newline else 0)
         if not self._open:
+            if not line or line == b"\r":
+                self._skip(size)
+                return
             if not line.count(b'"') & 1:
                 yield self._emit(line, size, 1)
                 return

@@ -54,6 +54,7 @@ class RejectsWriter:
 
 
 def read_rejects(path: str | Path) -> list[dict[str, str]]:
-    """The rows of a rejects file (for tests and tools)."""
+    """The rows of a rejects file (for tests and tools); a rejected line may be huge."""
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
     with Path(path).open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))

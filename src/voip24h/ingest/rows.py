@@ -52,6 +52,9 @@ class RowParser:
         usegmtime: bool = False,
         delimiter: str = ",",
     ):
+        # A field too big for any column must reach the length check that names it,
+        # not stop in the CSV reader as "field larger than field limit".
+        csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
         self.columns = columns
         self.zone = zone
         self.usegmtime = usegmtime
@@ -84,6 +87,8 @@ class RowParser:
         except csv.Error as exc:
             return ParsedLine(record.line, None, f"broken quoting: {exc}", record.data)
         try:
+            if cdr.CONTROL.search(text):
+                self._check_controls(fields)
             row = self.to_row(fields)
         except ValueError as exc:
             return ParsedLine(record.line, None, str(exc), record.data)
@@ -111,7 +116,7 @@ class RowParser:
             if value:
                 if not (value[1:] if value[0] == "-" else value).isdecimal():
                     raise ValueError(f"bad integer: {name} {value!r}")
-                out[name] = int(value)
+                out[name] = cdr.check_int(name, int(value))
         for index, name, target in self._times:
             value = fields[index]
             if value:
@@ -122,7 +127,7 @@ class RowParser:
             if flags in AMA_FLAGS:
                 out["amaflags"] = AMA_FLAGS[flags]
             elif flags.isdecimal():
-                out["amaflags"] = int(flags)
+                out["amaflags"] = cdr.check_int("amaflags", int(flags))
             else:
                 raise ValueError(f"bad amaflags: {value!r}")
         if out["calldate"] is None:
@@ -131,6 +136,11 @@ class RowParser:
         if not out["uniqueid"]:
             out["uniqueid"] = cdr.synthetic_uniqueid(out["calldate"], key, self.zone)
         return out
+
+    def _check_controls(self, fields: list[str]) -> None:
+        """ValueError naming the first column that holds a control character."""
+        for name, value in zip(self.columns, fields, strict=False):
+            cdr.check_text(name, value)
 
     def _time(self, name: str, value: str) -> datetime:
         text = value.strip()
