@@ -8,48 +8,16 @@ import pytest
 
 from tests.builders import cdr_row, chan
 from tests.conftest import API
-
-SEED_SECRET = "rdn7mllWMqND7S5DnVz8"
-SEED_FIELDS = ["callId", "user", "phoneNumber", "callType", "callStatus", "callDate"]
+from tests.seed import (
+    SEED_FIELDS,
+    SEED_GET_DATE,
+    SEED_GET_USER,
+    SEED_GET_USER_DATE,
+    SEED_RECORDS,
+    SEED_SECRET,
+)
 
 # The three request samples of the protocol, byte for byte (tabs and all).
-SEED_GET_USER = b"""{
-\t"requestType": "getUser",
-\t"partnerSecret": "rdn7mllWMqND7S5DnVz8",
-\t"data": {
-\t\t"user": "137"
-\t}
-}"""
-SEED_GET_DATE = b"""{
-\t"requestType": "getDate",
-\t"partnerSecret": "rdn7mllWMqND7S5DnVz8",
-\t"data": {
-\t\t"user": "137",
-\t\t"fromDate": "01/01/2018",
-\t\t"toDate": "30/07/2018"
-\t}
-}"""
-SEED_GET_USER_DATE = SEED_GET_DATE.replace(b'"getDate"', b'"getUserDate"')
-
-SEED_RECORDS = [
-    {
-        "callId": "1532857052.131132",
-        "user": "137",
-        "phoneNumber": "0982056720",
-        "callType": "EXTERNAL",
-        "callStatus": "NO ANSWER",
-        "callDate": "2018-07-29 16:37:32",
-    },
-    {
-        "callId": "1532834934.130789",
-        "user": "137",
-        "phoneNumber": "0971828252",
-        "callType": "EXTERNAL",
-        "callStatus": "NO ANSWER",
-        "callDate": "2018-07-29 10:28:54",
-    },
-]
-
 
 @pytest.fixture
 def seed_calls(load):

@@ -15,6 +15,7 @@ from sqlalchemy import insert, select
 
 from tests.builders import cdr_row
 from tests.conftest import API
+from tests.support import audit_rows, flush
 from voip24h.cli.main import cli
 from voip24h.db.schema import audit_log
 from voip24h.server import audit
@@ -23,23 +24,12 @@ from voip24h.server.observability import Metrics, RequestInfo
 from voip24h.service.answers import utcnow
 
 
-def flush(client):
-    client.portal.call(client.app.state.voip24h.audit.flush)
-
-
 @pytest.fixture
 def audit_db(settings):
     """The audit trail's database: for SQLite a sibling file of the main one."""
     engine = audit_engine(settings)
     yield engine
     engine.dispose()
-
-
-def audit_rows(engine):
-    with engine.connect() as conn:
-        return [
-            dict(r) for r in conn.execute(select(audit_log).order_by(audit_log.c.id)).mappings()
-        ]
 
 
 def test_every_partner_request_is_recorded(audit_db, load, add_partner, client):

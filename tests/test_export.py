@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.builders import cdr_row
-from tests.test_extended import calls, unlimited
+from tests.builders import calls, cdr_row
+from tests.support import unlimited
 from voip24h.db.queries import call_records as record_queries
 from voip24h.db.reader import make_reader
 from voip24h.domain.mapping import CallRecord

@@ -9,101 +9,18 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.builders import cdr_row, chan
+from tests.builders import REC, calls, cdr_row
 from tests.conftest import API
-from tests.test_api import SEED_GET_DATE, SEED_GET_USER, SEED_GET_USER_DATE, SEED_RECORDS
+from tests.seed import SEED_GET_DATE, SEED_GET_USER, SEED_GET_USER_DATE, SEED_RECORDS
+from tests.support import unlimited
 
 SEED = "rdn7mllWMqND7S5DnVz8"
-REC = "out-0982056720-137-20180729-163732-1532857052.131132.wav"
-NO_LIMITS = ("rate_limit_per_second", "rate_limit_rows_per_minute", "auth_failures_per_minute")
-
-
-def unlimited(settings: Any) -> dict[str, Any]:
-    """Overrides turning off the per-partner rate limits where the server has them."""
-    return {name: 0 for name in NO_LIMITS if hasattr(settings, name)}
 
 
 @pytest.fixture
 def client(make_client: Any, settings: Any) -> Any:
     """The app without per-partner rate limits: these tests send many requests quickly."""
     return make_client(**unlimited(settings))
-
-
-def calls() -> list[dict[str, Any]]:
-    """A small PBX day: outbound, inbound, internal, linked queue legs, two tenants."""
-    return [
-        cdr_row(  # outbound, answered, recorded
-            uniqueid="1532857052.131132",
-            linkedid="1532857052.131132",
-            recordingfile=REC,
-            duration=40,
-            billsec=30,
-        ),
-        cdr_row(  # inbound, missed, on a DID
-            uniqueid="1532834934.130789",
-            linkedid="1532834934.130789",
-            calldate=datetime(2018, 7, 29, 10, 28, 54),
-            src="0971828252",
-            dst="137",
-            channel=chan("viettel-trunk"),
-            dstchannel=chan("137"),
-            did="02873001234",
-            disposition="NO ANSWER",
-            duration=20,
-            billsec=0,
-        ),
-        cdr_row(  # internal 101 -> 102
-            uniqueid="1532743200.5",
-            linkedid="1532743200.5",
-            calldate=datetime(2018, 7, 28, 9, 0, 0),
-            src="101",
-            dst="102",
-            channel=chan("101"),
-            dstchannel=chan("102"),
-            duration=70,
-            billsec=60,
-        ),
-        cdr_row(  # outbound busy to an international number
-            uniqueid="1532754000.9",
-            linkedid="1532754000.9",
-            calldate=datetime(2018, 7, 28, 12, 0, 0),
-            src="101",
-            dst="+84912345678",
-            channel=chan("101"),
-            disposition="BUSY",
-            duration=5,
-            billsec=0,
-        ),
-        cdr_row(  # queue call: two legs with their own uniqueid, one linkedid
-            uniqueid="1532840000.1",
-            linkedid="1532840000.1",
-            calldate=datetime(2018, 7, 29, 12, 13, 20),
-            src="0909000111",
-            dst="200",
-            channel=chan("viettel-trunk"),
-            dstchannel=chan("200"),
-            disposition="NO ANSWER",
-            billsec=0,
-        ),
-        cdr_row(
-            uniqueid="1532840001.2",
-            linkedid="1532840000.1",
-            calldate=datetime(2018, 7, 29, 12, 13, 21),
-            src="0909000111",
-            dst="201",
-            channel=chan("viettel-trunk"),
-            dstchannel=chan("201"),
-            billsec=95,
-            duration=100,
-        ),
-        cdr_row(  # another tenant's 137
-            uniqueid="1532850000.7",
-            linkedid="1532850000.7",
-            calldate=datetime(2018, 7, 29, 14, 40, 0),
-            accountcode="globex",
-            dst="0988777666",
-        ),
-    ]
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import delete
 
 from tests.masterfiles import call, layout_columns, line, master_csv
-from tests.test_importer_process import contents, count, environment, voip24h
+from tests.support import contents, count, environment, voip24h
 from voip24h.db.schema import call_records, cdr
 from voip24h.domain.mapping import endpoint_name
 from voip24h.ingest import files as ingest

@@ -7,45 +7,18 @@ import pty
 import select as select_mod
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import inspect
 
 from tests.masterfiles import call, layout_columns, master_csv
+from tests.support import contents, count, environment, voip24h
 from voip24h.db import indexes, migrate
 from voip24h.db.engine import make_engine
-from voip24h.db.schema import call_records, cdr
 
 ROWS = 12_000
-
-
-def voip24h(*args: Any) -> list[str]:
-    return [sys.executable, "-m", "voip24h", *map(str, args)]
-
-
-def environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VOIP24H_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def contents(engine: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Every cdr row (without its id) and every call record, in a stable order."""
-    columns = [c for c in cdr.columns if c.name != "id"]
-    with engine.connect() as conn:
-        rows = conn.execute(select(*columns).order_by(cdr.c.row_key)).all()
-        records = conn.execute(
-            select(call_records).order_by(call_records.c.callid, call_records.c.user_ext)
-        ).all()
-    return [tuple(r) for r in rows], [tuple(r) for r in records]
-
-
-def count(engine: Any) -> int:
-    with engine.connect() as conn:
-        return int(conn.scalar(select(func.count()).select_from(cdr)) or 0)
 
 
 def test_import_killed_mid_way_and_run_again_equals_a_clean_import(db_url, engine, tmp_path):

@@ -11,9 +11,9 @@ import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
+from tests.builders import calls
 from tests.conftest import API
-from tests.test_extended import calls, unlimited
-from tests.test_recordings import AUDIO, KEY, NAME
+from tests.support import AUDIO, KEY, NAME, unlimited
 from voip24h import errors
 from voip24h.wire import protocol
 

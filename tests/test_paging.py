@@ -11,7 +11,7 @@ import pytest
 
 from tests.builders import cdr_row
 from tests.conftest import API
-from tests.test_extended import unlimited
+from tests.support import unlimited
 from voip24h.domain import cdr
 from voip24h.ingest.loader import Loader
 

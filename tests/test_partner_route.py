@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from tests.builders import cdr_row
 from tests.conftest import API
-from tests.test_audit import audit_rows, flush
+from tests.support import audit_rows, flush
 from voip24h.server.app import create_app, route_path
 from voip24h.server.audit import audit_engine
 

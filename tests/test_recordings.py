@@ -4,6 +4,7 @@ directory, on all three databases."""
 from __future__ import annotations
 
 import os
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 
 from tests.builders import cdr_row
 from tests.conftest import API
-from tests.test_extended import unlimited
+from tests.support import AUDIO, KEY, NAME, unlimited
 from voip24h.service.recordings import LinkSigner
 
 
@@ -21,11 +22,6 @@ from voip24h.service.recordings import LinkSigner
 def client(make_client: Any, settings: Any) -> Any:
     """The app without per-partner rate limits: these tests send many requests quickly."""
     return make_client(**unlimited(settings))
-
-
-KEY = "k" * 40
-NAME = "out-0982056720-137-20180729-163732-1532857052.131132.wav"
-AUDIO = bytes(range(256)) * 40  # 10 KiB standing in for a WAV file
 
 
 @pytest.fixture
@@ -132,11 +128,12 @@ def test_link_ttl_is_the_setting(recorded, add_partner, make_client, monitor, se
         recording_link_ttl_seconds=1,
         **unlimited(settings),
     )
-    link = link_of(ask(client, add_partner(), "recordingListen", "1532857052.131132"))
+    secret = add_partner()
+    asked = time.time()  # the link is checked against the clock it was made by, not a race
+    link = link_of(ask(client, secret, "recordingListen", "1532857052.131132"))
     token = path_of(link).rsplit("/", 1)[1]
-    import time
 
-    path, download = LinkSigner(KEY.encode()).verify(token, time.time())
+    path, download = LinkSigner(KEY.encode()).verify(token, asked)
     assert (path, download) == (f"2018/07/29/{NAME}", False)
     with pytest.raises(Exception, match="expired"):
         LinkSigner(KEY.encode()).verify(token, time.time() + 2)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.builders import cdr_row, chan
-from tests.test_extended import calls, unlimited
+from tests.builders import calls, cdr_row, chan
+from tests.support import unlimited
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ the queue dials ``Local/101@from-queue-…;1``, whose ``;2`` half dials ``PJSIP/
 
 from __future__ import annotations
 
-from tests.pbx.test_live_replay import matcher, summary
+from tests.pbx.live_check import matcher, summary
 from voip24h.pbx.live import LiveCalls, LiveEvent
 
 CALL = "1796600000.10"

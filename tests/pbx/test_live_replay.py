@@ -6,21 +6,12 @@ import asyncio
 from collections.abc import Callable
 
 from tests.pbx.ami_peer import FIXTURES, AmiPeer, Transcript
+from tests.pbx.live_check import matcher, summary
 from voip24h.pbx.backoff import Backoff
 from voip24h.pbx.link import PbxLink
 from voip24h.pbx.live import LiveCalls, LiveEvent
 from voip24h.pbx.protocol import Message
 from voip24h.pbx.target import parse_ami_url
-
-
-def matcher() -> Callable[[str], str | None]:
-    from voip24h.domain.mapping import ExtensionMatcher
-
-    return ExtensionMatcher().of_channel
-
-
-def summary(events: list[LiveEvent]) -> list[tuple[str, str, int, str, str, str | None]]:
-    return [(e.user, e.type, e.sequence, e.phone_number, e.direction, e.status) for e in events]
 
 
 async def replay(peer: AmiPeer, until: Callable[[list[LiveEvent], LiveCalls], bool],

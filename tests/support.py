@@ -1,0 +1,67 @@
+"""Helpers several test modules share (a test module never imports another one)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from sqlalchemy import func, select
+
+from tests.builders import REC
+from voip24h.db.schema import audit_log, call_records, cdr
+
+NO_LIMITS = ("rate_limit_per_second", "rate_limit_rows_per_minute", "auth_failures_per_minute")
+
+
+def unlimited(settings: Any) -> dict[str, Any]:
+    """Overrides turning off the per-partner rate limits where the server has them."""
+    return {name: 0 for name in NO_LIMITS if hasattr(settings, name)}
+
+
+def flush(client: Any) -> None:
+    """Write the audit entries the app still holds in memory."""
+    client.portal.call(client.app.state.voip24h.audit.flush)
+
+
+def audit_rows(engine: Any) -> list[dict[str, Any]]:
+    """Every audit entry, oldest first."""
+    with engine.connect() as conn:
+        return [
+            dict(r) for r in conn.execute(select(audit_log).order_by(audit_log.c.id)).mappings()
+        ]
+
+
+def voip24h(*args: Any) -> list[str]:
+    """The argv that runs the CLI of the code under test in a child process."""
+    return [sys.executable, "-m", "voip24h", *map(str, args)]
+
+
+def environment() -> dict[str, str]:
+    """This environment without VOIP24H_ settings, unbuffered."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOIP24H_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def contents(engine: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Every cdr row (without its id) and every call record, in a stable order."""
+    columns = [c for c in cdr.columns if c.name != "id"]
+    with engine.connect() as conn:
+        rows = conn.execute(select(*columns).order_by(cdr.c.row_key)).all()
+        records = conn.execute(
+            select(call_records).order_by(call_records.c.callid, call_records.c.user_ext)
+        ).all()
+    return [tuple(r) for r in rows], [tuple(r) for r in records]
+
+
+def count(engine: Any) -> int:
+    """How many cdr rows are stored."""
+    with engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(cdr)) or 0)
+
+
+# Recordings: a storage key, a file the seed's record names, and its bytes.
+KEY = "k" * 40
+NAME = REC
+AUDIO = bytes(range(256)) * 40  # 10 KiB standing in for a WAV file
