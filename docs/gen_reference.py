@@ -1,7 +1,7 @@
 """Reference pages generated from the code, so they cannot drift from it.
 
 Used by docs/hooks.py when MkDocs builds the site (the pages exist only in the built
-site), and by tests/test_docs.py. Run ``python docs/gen_reference.py OUTDIR`` to write
+site), and by tests/project/test_docs.py. Run ``python docs/gen_reference.py OUTDIR`` to write
 them out as Markdown files to read without building the site.
 
 - reference/protocol.md       from voip24h.wire.openapi.document() (the served /openapi.json)
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 # What a partner should do about each errorCode. A new error class without an entry here
-# fails the docs build and tests/test_docs.py: every error the server can send is documented.
+# fails the docs build and tests/project/test_docs.py: every error the server can send is documented.
 ADVICE = {
     "invalid_json": "Send a valid JSON document (check quoting and escaping).",
     "invalid_request": "Send one JSON object with requestType, partnerSecret and data.",

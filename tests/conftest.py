@@ -68,7 +68,7 @@ def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iter
 
 @pytest.fixture
 def settings(db_url: str) -> Settings:
-    # Rate limits are off unless a test sets them (tests/test_ratelimit.py does): a test
+    # Rate limits are off unless a test sets them (tests/server/test_ratelimit.py does): a test
     # firing many requests must not be refused because the machine happened to be fast.
     no_limits = {"rate_limit_per_second": 0, "rate_limit_rows_per_minute": 0}
     return load_settings(

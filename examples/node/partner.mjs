@@ -41,8 +41,13 @@ async function call(requestType, data) {
 
 const [requestType, ...values] = process.argv.slice(2);
 const names = PARAMS[requestType];
-if (!names || values.length !== names.length) {
-  console.error(`usage: node partner.mjs ${requestType ?? "REQUEST_TYPE"} ${(names ?? []).join(" ")}`);
+if (!names) {
+  const kinds = Object.entries(PARAMS).map(([kind, args]) => `  ${kind} ${args.join(" ")}`);
+  console.error(["usage: node partner.mjs REQUEST_TYPE ARGS...", "request types:", ...kinds].join("\n"));
+  process.exit(2);
+}
+if (values.length !== names.length) {
+  console.error(`usage: node partner.mjs ${requestType} ${names.join(" ")}`);
   process.exit(2);
 }
 const data = Object.fromEntries(names.map((name, i) => [name, values[i]]));

@@ -47,11 +47,22 @@ def call(request_type, data):
         return error.code, json.load(error)
 
 
+def usage():
+    """The request types and their arguments, on stderr; exit status 2 as for any usage error."""
+    lines = ["usage: python3 partner.py REQUEST_TYPE ARGS...", "request types:"]
+    lines += [f"  {kind} {' '.join(names)}" for kind, names in PARAMS.items()]
+    print("\n".join(lines), file=sys.stderr)
+    return 2
+
+
 def main(argv):
+    if not argv or argv[0] not in PARAMS:
+        return usage()
     request_type, values = argv[0], argv[1:]
     names = PARAMS[request_type]
     if len(values) != len(names):
-        sys.exit(f"usage: partner.py {request_type} {' '.join(names)}")
+        print(f"usage: python3 partner.py {request_type} {' '.join(names)}", file=sys.stderr)
+        return 2
     status, answer = call(request_type, dict(zip(names, values)))
     if answer["respCode"] != 0:
         print(f"error {answer['errorCode']} (HTTP {status}): {answer['respMsg']}", file=sys.stderr)

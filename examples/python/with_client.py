@@ -1,19 +1,33 @@
 """The same integration with voip24h.client: typed records, retries, errors as exceptions.
 
-    pip install voip24h            # or, in a clone: pip install -e .
+It needs the voip24h package. In a clone, after ./scripts/demo (or ./scripts/test) made
+.venv, run it with that venv's Python:
+
     export VOIP24H_PARTNER_SECRET=...
-    python3 with_client.py getUserDate 137 01/07/2018 30/07/2018
+    .venv/bin/python examples/python/with_client.py getUserDate 137 01/07/2018 30/07/2018
+
+Elsewhere: pip install voip24h (or pip install -e PATH_OF_THE_CLONE), then python3.
 """
 
 import os
 import sys
 
-from voip24h.client import ApiError, Client
+try:
+    from voip24h.client import ApiError, Client
+except ImportError:
+    sys.exit(
+        "with_client.py needs the voip24h package: run it with the clone's venv\n"
+        "  .venv/bin/python examples/python/with_client.py REQUEST_TYPE ARGS...\n"
+        "or install it first: pip install -e PATH_OF_THE_CLONE"
+    )
 
 FIELDS = ("callDate", "callId", "user", "phoneNumber", "callType", "callStatus")
 
 
 def main(argv):
+    if not argv:
+        print("usage: with_client.py REQUEST_TYPE ARGS...   (as partner.py)", file=sys.stderr)
+        return 2
     request_type, values = argv[0], argv[1:]
     url = os.environ.get("VOIP24H_URL", "http://127.0.0.1:8024")
     with Client(url, os.environ["VOIP24H_PARTNER_SECRET"]) as client:

@@ -15,6 +15,7 @@ from voip24h.cli.common import (
     json_option,
     settings_from,
 )
+from voip24h.domain.mapping import ExtensionMatcher
 from voip24h.domain.partners import parse_duration
 from voip24h.service import partner_admin
 
@@ -97,16 +98,27 @@ def add(
         secret = sys.stdin.readline().strip()
     settings = settings_from(ctx, database_url=database_url)
     limits = {"rate_per_second": rate_per_second, "rows_per_minute": rows_per_minute}
+    engine = engine_for(settings)
+    matcher = ExtensionMatcher(settings.extension_pattern, settings.extensions)
     issued = _admin(
         partner_admin.add,
-        engine_for(settings),
+        engine,
         name,
         list(accountcodes),
         list(extensions),
         secret,
         {key: value for key, value in limits.items() if value is not None},
+        matcher.is_extension,
     )
     _issued(issued, as_json, "Added" if secret is None else "Imported the secret")
+    missing, known = partner_admin.unknown_accountcodes(engine, list(accountcodes))
+    for code in missing:
+        listed = ", ".join(known) if known else "none yet"
+        click.echo(
+            f"Warning: no call has accountcode {code!r} yet, so this partner sees nothing "
+            f"of it until one does. Accountcodes in the calls: {listed}.",
+            err=True,
+        )
 
 
 @partner.command("rotate")
@@ -132,7 +144,13 @@ def rotate(
         raise click.BadParameter(str(exc), param_hint="--overlap") from None
     settings = settings_from(ctx, database_url=database_url)
     issued = _admin(partner_admin.rotate, engine_for(settings), name, window)
-    _issued(issued, as_json, f"New secret (old ones end in {overlap})")
+    _issued(issued, as_json, "New secret")
+    if not as_json:
+        click.echo(
+            f"The old secrets keep working for {overlap}."
+            if window.total_seconds() > 0
+            else "The old secrets stopped working now."
+        )
 
 
 @partner.command("revoke")
@@ -144,9 +162,14 @@ def rotate(
 def revoke(ctx: click.Context, name: str, database_url: str | None, as_json: bool) -> None:
     """Revoke NAME and every secret it holds, at once."""
     settings = settings_from(ctx, database_url=database_url)
-    _admin(partner_admin.revoke, engine_for(settings), name)
+    earlier = _admin(partner_admin.revoke, engine_for(settings), name)
     if as_json:
-        emit_json({"name": name, "revoked": True})
+        emit_json({"name": name, "revoked": True, "already": earlier is not None})
+    elif earlier is not None:
+        click.echo(
+            f"Partner {name!r} was already revoked on {earlier:%Y-%m-%d %H:%M:%S} UTC; "
+            "nothing changed."
+        )
     else:
         click.echo(f"Partner {name!r} revoked: its secrets no longer work.")
 

@@ -8,11 +8,14 @@ Exit codes (also in ``voip24h query --help`` and docs/cli.md):
 3  the secret was refused (HTTP 401) or the request is outside the partner's scope (403)
 4  the server could not be reached, timed out, or stayed unavailable or rate limited
    after the retries (HTTP 429/5xx), or did not answer with the voip24h envelope
+141  the output's reader closed the pipe (``| head``): stopped quietly, as SIGPIPE stops
+   other Unix tools
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import os
@@ -43,6 +46,7 @@ Exit codes:
   2  usage error, or no secret available
   3  secret refused (HTTP 401) or outside the partner's scope (403)
   4  server unreachable, timed out, or unavailable/rate limited after retries
+  141  the reader of the output went away (e.g. | head): no message, as other tools
 """
 
 
@@ -96,10 +100,8 @@ def query_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help=f"Read the secret from the first line of stdin (else {SECRET_ENV}, "
             "else a hidden prompt).",
         ),
-        click.option(
-            "--json", "output", flag_value="json", help="Print the records as a JSON array."
-        ),
-        click.option("--csv", "output", flag_value="csv", help="Print the records as CSV."),
+        click.option("--json", "as_json", is_flag=True, help="Print the records as a JSON array."),
+        click.option("--csv", "as_csv", is_flag=True, help="Print the records as CSV."),
         click.option(
             "--status",
             "statuses",
@@ -146,9 +148,17 @@ def query_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Send the secret as Authorization: Bearer (servers that accept it).",
         ),
     ]
+    @functools.wraps(command)
+    def with_output(*args: Any, as_json: bool, as_csv: bool, **kwargs: Any) -> Any:
+        if as_json and as_csv:
+            raise click.UsageError("--json and --csv cannot be used together: pick one.")
+        kwargs["output"] = "json" if as_json else "csv" if as_csv else None
+        return command(*args, **kwargs)
+
+    wrapped: Callable[..., Any] = with_output
     for option in reversed(options):
-        command = option(command)
-    return command
+        wrapped = option(wrapped)
+    return wrapped
 
 
 def run_query(request_type: str, data: dict[str, Any], opts: dict[str, Any]) -> None:
@@ -194,8 +204,26 @@ def _call(opts: dict[str, Any], fetch: Callable[[Client], list[dict[str, Any]]])
         sys.exit(exit_code(exc))
 
 
+# A reader that went away (``| head``) ends us as SIGPIPE ends other Unix tools:
+# quietly, with the shell's status for a process killed by SIGPIPE.
+EXIT_CLOSED_PIPE = 128 + 13
+
+
 def emit(rows: list[dict[str, Any]], columns: Sequence[str], output: str | None, noun: str) -> None:
     """Print rows (wire dicts) as JSON, CSV, or a table of ``columns``."""
+    try:
+        _emit(rows, columns, output, noun)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python would report the failed flush at exit: point stdout at nothing first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(EXIT_CLOSED_PIPE)
+
+
+def _emit(
+    rows: list[dict[str, Any]], columns: Sequence[str], output: str | None, noun: str
+) -> None:
     out = sys.stdout
     if output == "json":
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))

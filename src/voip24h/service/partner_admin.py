@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 
+from voip24h.db.queries import call_records as record_queries
 from voip24h.db.queries import partners as q
 from voip24h.domain.partners import (
     check_imported_secret,
@@ -43,11 +46,16 @@ def add(
     extensions: list[str],
     secret: str | None = None,
     limits: dict[str, Any] | None = None,
+    is_extension: Callable[[str], bool] | None = None,
 ) -> Issued:
     """Create a partner with a new secret, or with ``secret`` it already holds.
 
     ``limits`` may set ``rate_per_second`` and ``rows_per_minute`` (see set_limits).
+    With ``is_extension`` (the PBX's extension rule), every extension and range end
+    named must be one: a scope no user can ever match is refused, not kept silently.
     """
+    if is_extension is not None:
+        _check_extensions(extensions, is_extension)
     limits = _checked_limits(limits or {})
     name = name.strip()
     if not name or len(name) > 100:
@@ -115,10 +123,35 @@ def set_limits(engine: Engine, name: str, limits: dict[str, Any]) -> dict[str, A
     return {key: partner[key] for key in ("rate_per_second", "rows_per_minute")}
 
 
-def revoke(engine: Engine, name: str) -> None:
+def _check_extensions(specs: list[str], is_extension: Callable[[str], bool]) -> None:
+    for spec in specs:
+        for token in re.split(r"[,\s]+", spec.strip()):
+            ends = token.split("-", 1) if re.fullmatch(r"\d+-\d+", token) else [token]
+            wrong = [end for end in ends if end and not is_extension(end)]
+            if wrong:
+                raise PartnerError(
+                    f"--extensions: {wrong[0]!r} is not an extension of this PBX "
+                    "(see the extension_pattern and extensions settings)"
+                )
+
+
+def unknown_accountcodes(engine: Engine, accountcodes: list[str]) -> tuple[list[str], list[str]]:
+    """The accountcodes no call carries yet, and (some of) those the calls do carry."""
+    codes = sorted({code.strip() for code in accountcodes if code.strip()})
+    with engine.connect() as conn:
+        missing = sorted(set(codes) - record_queries.known_accountcodes(conn, codes))
+        known = record_queries.some_accountcodes(conn) if missing else []
+    return missing, known
+
+
+def revoke(engine: Engine, name: str) -> datetime | None:
+    """Revoke NAME and its secrets; the earlier revocation's time when it already was."""
     with engine.begin() as conn:
         partner = _require(conn, name)
+        if partner["revoked_at"] is not None:
+            return partner["revoked_at"]
         q.revoke(conn, partner["id"], utcnow())
+        return None
 
 
 def show(engine: Engine, name: str) -> dict[str, Any]:

@@ -297,3 +297,23 @@ def select_stats(scope: Scope, shape: Shape, *, hourly: bool) -> Select:
         .order_by(t.c.user_ext, period, t.c.call_status)
         .limit(_param("limit"))
     )
+
+
+def known_accountcodes(conn: Connection, among: Sequence[str]) -> set[str]:
+    """Which of ``among`` some call record carries (the account index answers each)."""
+    if not among:
+        return set()
+    found = select(t.c.accountcode).where(t.c.accountcode.in_(list(among))).distinct()
+    return set(conn.scalars(found))
+
+
+def some_accountcodes(conn: Connection, limit: int = 20) -> list[str]:
+    """Up to ``limit`` accountcodes the records carry, sorted (to name in a warning)."""
+    found = (
+        select(t.c.accountcode)
+        .where(t.c.accountcode != "")
+        .distinct()
+        .order_by(t.c.accountcode)
+        .limit(limit)
+    )
+    return list(conn.scalars(found))

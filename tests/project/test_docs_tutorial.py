@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tests.live_server import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TUTORIAL = ROOT / "docs" / "tutorial.md"
 MARKER = re.compile(r"<!-- (run|run: background|output) -->")
 

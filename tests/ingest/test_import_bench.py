@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "import_bench.py"
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "import_bench.py"
 
 
 def test_import_bench_smoke_run_returns_its_figures(tmp_path):

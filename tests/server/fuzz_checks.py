@@ -1,4 +1,4 @@
-"""Schemathesis hooks for tests/test_fuzz_api.py (loaded with SCHEMATHESIS_HOOKS).
+"""Schemathesis hooks for tests/server/test_fuzz_api.py (loaded with SCHEMATHESIS_HOOKS).
 
 schemathesis' positive_data_acceptance expects every schema-valid request to be
 accepted. Some are refused for what they mean, not their shape: an extension this

@@ -1,6 +1,6 @@
 """Schemathesis (its own runner, every default check) against the served /openapi.json,
 with a valid secret and without: a fixed seed, a bounded number of examples, zero
-failures. positive_data_acceptance is replaced by tests/fuzz_checks.py (see there)."""
+failures. positive_data_acceptance is replaced by tests/server/fuzz_checks.py (see there)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from voip24h.server.app import create_app
 
 EXAMPLES = 25
 SEED = "20261127"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # The HTTP contract is the same on every backend (the isolation and fault tests cover
 # those on all three); fuzzing one keeps this run at ~40 s.
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
@@ -49,7 +49,7 @@ def served(settings, load, add_partner) -> Iterator[tuple[str, str]]:
 
 def schemathesis_run(base: str, workdir: Path, *extra: str) -> None:
     st = Path(sys.executable).with_name("st")
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz_checks", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.server.fuzz_checks", "PYTHONPATH": str(ROOT)}
     command = [
         str(st), "run", f"{base}/openapi.json",
         "--seed", SEED, "--max-examples", str(EXAMPLES),

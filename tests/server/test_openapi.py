@@ -24,7 +24,7 @@ def client(make_client: Any, settings: Any) -> Any:
     return make_client(**unlimited(settings))
 
 
-STATIC = Path(__file__).parent.parent / "src" / "voip24h" / "static" / "swagger-ui"
+STATIC = Path(__file__).resolve().parents[2] / "src" / "voip24h" / "static" / "swagger-ui"
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_every_error_code_is_in_the_document(doc):
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_seed_samples_validate_against_the_request_schema(doc):
-    from tests.test_api import SEED_GET_DATE, SEED_GET_USER, SEED_GET_USER_DATE
+    from tests.seed import SEED_GET_DATE, SEED_GET_USER, SEED_GET_USER_DATE
 
     schema = doc["paths"][API]["post"]["requestBody"]["content"]["application/json"]["schema"]
     import orjson

@@ -32,7 +32,8 @@ def test_partner_lifecycle(db_url, engine):
         "--json",
     )
     assert added.exit_code == 0, added.output
-    issued = json.loads(added.output)
+    assert added.stderr.startswith("Warning: no call has accountcode 'acme' yet")
+    issued = json.loads(added.stdout)  # the warning goes to stderr, the JSON stays clean
     assert set(issued) == {"name", "secret"} and issued["name"] == "acme-crm"
     assert len(issued["secret"]) >= 32
     with engine.connect() as conn:
@@ -60,6 +61,38 @@ def test_partner_lifecycle(db_url, engine):
     assert revoked.output == "Partner 'acme-crm' revoked: its secrets no longer work.\n"
     listed = json.loads(run("partner", "list", "--db", db_url, "--json").output)
     assert listed[0]["revoked"] is True and listed[0]["active_secrets"] == 0
+
+
+def test_revoking_twice_says_it_already_was_and_changes_nothing(db_url):
+    run("partner", "add", "acme-crm", "--db", db_url)
+    run("partner", "revoke", "acme-crm", "--db", db_url)
+    first = json.loads(run("partner", "show", "acme-crm", "--db", db_url, "--json").output)
+
+    again = run("partner", "revoke", "acme-crm", "--db", db_url)
+
+    when = first["revoked_at"].replace("T", " ")[:19]
+    assert again.exit_code == 0
+    assert again.output == (
+        f"Partner 'acme-crm' was already revoked on {when} UTC; nothing changed.\n"
+    )
+    shown = json.loads(run("partner", "show", "acme-crm", "--db", db_url, "--json").output)
+    assert shown["revoked_at"] == first["revoked_at"]
+
+
+@pytest.mark.parametrize(
+    ("overlap", "note"),
+    [
+        ("0", "The old secrets stopped working now."),
+        ("30m", "The old secrets keep working for 30m."),
+    ],
+)
+def test_rotate_says_when_the_old_secrets_stop(db_url, overlap, note):
+    run("partner", "add", "acme-crm", "--db", db_url)
+    result = run("partner", "rotate", "acme-crm", "--overlap", overlap, "--db", db_url)
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0] == "New secret for partner 'acme-crm'. Its secret, shown only this once:"
+    assert lines[-1] == note
 
 
 def test_partner_add_prints_secret_once_in_words(db_url):
@@ -193,3 +226,35 @@ def test_demo_fills_a_database_and_prints_a_working_curl(tmp_path, monkeypatch):
     assert "0 new CDR rows" in again.output  # idempotent
     secret = next(line for line in again.output.splitlines() if "Its secret:" in line).split()[-1]
     assert secret not in result.output  # a fresh secret each run
+
+
+@pytest.mark.parametrize(
+    ("spec", "wrong"), [("abc", "abc"), ("101,1x", "1x"), ("100-1999999", "1999999")]
+)
+def test_extensions_no_user_can_match_are_refused(db_url, spec, wrong):
+    result = run("partner", "add", "weird", "--extensions", spec, "--db", db_url)
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: --extensions: {wrong!r} is not an extension of this PBX "
+        "(see the extension_pattern and extensions settings)\n"
+    )
+    listed = json.loads(run("partner", "list", "--db", db_url, "--json").output)
+    assert listed == []
+
+
+def test_an_accountcode_without_calls_is_added_with_a_warning_naming_the_known_ones(
+    db_url, load
+):
+    load(cdr_row(accountcode="acme", uniqueid="1.1"), cdr_row(accountcode="globex", uniqueid="1.2"))
+    result = CliRunner().invoke(
+        cli, ["partner", "add", "p", "--accountcode", "nosuchtenant", "--db", db_url]
+    )
+    assert result.exit_code == 0
+    assert result.stderr == (
+        "Warning: no call has accountcode 'nosuchtenant' yet, so this partner sees nothing "
+        "of it until one does. Accountcodes in the calls: acme, globex.\n"
+    )
+    quiet = CliRunner().invoke(
+        cli, ["partner", "add", "q", "--accountcode", "acme", "--db", db_url]
+    )
+    assert (quiet.exit_code, quiet.stderr) == (0, "")

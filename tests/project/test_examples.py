@@ -28,7 +28,7 @@ from voip24h.server.app import create_app
 from voip24h.service import partner_admin
 from voip24h.wire import protocol
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 FIELDS = ("callDate", "callId", "user", "phoneNumber", "callType", "callStatus")
 STATS_FIELDS = ("period", "user", "total", "answered", "talkTime")
@@ -201,3 +201,35 @@ def test_errors_are_reported_with_their_code(server, language):
         assert result.returncode == 1
         assert result.stdout == ""
         assert result.stderr.strip() == BAD_MESSAGE
+
+
+USAGE = {
+    "curl": "usage: getUser.sh USER   (an extension, e.g. 137)\n",
+    "python": "usage: python3 partner.py REQUEST_TYPE ARGS...\n",
+    "node": "usage: node partner.mjs REQUEST_TYPE ARGS...\n",
+    "python-client": "usage: with_client.py REQUEST_TYPE ARGS...   (as partner.py)\n",
+}
+
+
+@pytest.mark.parametrize("language", [p for p in LANGUAGES if p.values[0] in USAGE])
+def test_without_arguments_an_example_prints_its_usage_and_exits_2(server, language):
+    args: tuple[str, ...] = ("getUser",) if language == "curl" else ()
+    result = _run(server, language, args)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines(keepends=True)[0] == USAGE[language]
+    if language in ("python", "node"):  # the usage lists every request type with its arguments
+        assert "  getUserDate user fromDate toDate" in result.stderr.splitlines()
+
+
+def test_the_client_example_outside_the_venv_says_how_to_run_it(tmp_path):
+    """A Python without voip24h installed (no site-packages, nothing on the path)."""
+    script = EXAMPLES / "python" / "with_client.py"
+    result = subprocess.run(
+        [sys.executable, "-S", "-I", str(script), "getUser", "137"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == (
+        "with_client.py needs the voip24h package: run it with the clone's venv"
+    )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from voip24h.db.engine import make_engine
 from voip24h.server.app import create_app
 from voip24h.service import partner_admin
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WINDOW = ["--from", "01/07/2018", "--to", "30/07/2018"]
 RECORDS_137 = [
     ("1532857052.131132", "137", "0982056720", "EXTERNAL", "NO ANSWER", "2018-07-29 16:37:32"),
@@ -85,6 +88,30 @@ def test_json_is_the_records_as_sent(query):
     assert result.exit_code == 0
     assert json.loads(result.stdout) == [dict(zip(WIRE, r, strict=True)) for r in RECORDS_137]
     assert list(json.loads(result.stdout)[0]) == WIRE
+
+
+def test_json_and_csv_together_is_a_usage_error(query):
+    result = query("user", "137", *WINDOW, "--json", "--csv")
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == (
+        "Error: --json and --csv cannot be used together: pick one."
+    )
+
+
+def test_a_reader_that_goes_away_stops_the_output_quietly(server):
+    """`voip24h query ... | head -1`: no traceback, no message, SIGPIPE's status."""
+    live, secret = server
+    env = {**os.environ, "VOIP24H_PARTNER_SECRET": secret, "PYTHONPATH": str(ROOT / "src")}
+    command = [sys.executable, "-m", "voip24h", "query", "date", "--from", "01/07/2018",
+               "--to", "31/07/2018", "--csv", "--url", live.url]
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first byte: like head after its lines
+    try:
+        with subprocess.Popen(command, stdout=write_end, stderr=subprocess.PIPE, env=env) as proc:
+            _, err = proc.communicate(timeout=60)
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, err.decode()) == (cli_query.EXIT_CLOSED_PIPE, "")
 
 
 def test_csv(query):

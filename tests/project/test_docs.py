@@ -19,7 +19,7 @@ import pytest
 from voip24h.config import describe
 from voip24h.wire import protocol
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load(name: str):
