@@ -9,7 +9,6 @@ goes through Starlette.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,60 +16,19 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from voip24h import errors
 from voip24h.config import Settings, load_settings
 from voip24h.db.reader import make_reader
+from voip24h.server import errors as server_errors
 from voip24h.server import ops
 from voip24h.server.guard import request_info
 from voip24h.server.handlers import partner_api
 from voip24h.server.routes import extended_routes
 from voip24h.server.state import State
 from voip24h.wire.protocol import PATH
-
-log = logging.getLogger("voip24h")
-
-
-def error_response(error: errors.ApiError) -> Response:
-    return Response(
-        errors.envelope_bytes(error.message, error.error_code),
-        status_code=error.status,
-        media_type="application/json",
-        headers=error.headers,
-    )
-
-
-async def _api_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, errors.ApiError)
-    if exc.status >= 500:
-        log.warning("%s: %s", exc.error_code, exc.__cause__ or exc)
-    return error_response(exc)
-
-
-async def _http_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    mapped: errors.ApiError
-    if exc.status_code == 404:
-        mapped = errors.NotFound()
-    elif exc.status_code == 405:
-        # Keep Starlette's Allow header (RFC 9110 requires it on a 405).
-        headers = dict(exc.headers or {})
-        allowed = headers.get("Allow") or headers.get("allow")
-        message = f"Use {allowed} for this endpoint." if allowed else None
-        mapped = errors.MethodNotAllowed(message, headers=headers)
-    else:
-        mapped = errors.InvalidRequest(str(exc.detail))
-        mapped.status = exc.status_code  # type: ignore[misc]
-    return error_response(mapped)
-
-
-async def _unexpected(_request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error", exc_info=exc)
-    return error_response(errors.InternalError())
-
 
 CLIENT_CLOSED = 499  # what the audit and metrics record for a client gone before its answer
 
@@ -104,14 +62,12 @@ class PartnerServer(Starlette):
         request = Request(scope, receive)
         try:
             response = await partner_api(request)
-        except errors.ApiError as exc:
-            response = await _api_error(request, exc)
         except ClientDisconnect:
             info = request_info(request)
             info.status, info.error_code = CLIENT_CLOSED, "client_disconnected"
             return
         except Exception as exc:
-            response = await _unexpected(request, exc)
+            response = await server_errors.handle(request, exc)
         await response(scope, receive, send)
 
 
@@ -138,12 +94,14 @@ def create_app(settings: Settings) -> Starlette:
         ],
         middleware=ops.ops_middleware(state, PATH),
         exception_handlers={
-            errors.ApiError: _api_error,
-            HTTPException: _http_error,
-            Exception: _unexpected,
+            errors.ApiError: server_errors.handle,
+            HTTPException: server_errors.handle,
+            Exception: server_errors.handle,
         },
         lifespan=lifespan,
     )
+    # "/path/" gets the 404 envelope like any unknown path, not a bare 307 redirect.
+    app.router.redirect_slashes = False
     app.state.voip24h = state
     return app
 

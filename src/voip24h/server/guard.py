@@ -36,6 +36,9 @@ def request_info(request: Request) -> RequestInfo:
     return info
 
 
+BEARER_NOT_VALID = "The Authorization: Bearer token is not valid."
+
+
 def bearer_secret(request: Request) -> str | None:
     """The token of ``Authorization: Bearer <token>``, if that is what was sent."""
     header = request.headers.get("authorization")
@@ -103,17 +106,20 @@ class Guard:
         info.request_type = envelope.request_type
         info.params = envelope.data if isinstance(envelope.data, dict) else None
         check_shape(envelope.data, s.max_json_depth, s.max_string_length)
-        secret = bearer_secret(request) or envelope.secret
+        bearer = bearer_secret(request)
+        secret = bearer or envelope.secret
         await self._check_address(info.client)
         try:
             if secret is not None and len(secret) > s.max_string_length:
                 raise errors.InvalidSecret()
             partner = await self._partners.authenticate(secret)
-        except errors.InvalidSecret:
+        except errors.InvalidSecret as exc:
             self._metrics.auth_failures.inc()
             if s.auth_failures_per_minute:
                 per = s.auth_failures_per_minute
                 await self._buckets.hit("af:" + info.client, 60 / per, per, 1, "force")
+            if bearer is not None:  # the header wins over the body: say which one failed
+                raise errors.InvalidSecret(BEARER_NOT_VALID) from exc
             raise
         info.partner_id, info.partner = partner.id, partner.name
         await self._check_partner(request, partner)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voip24h.domain.netaddr import Network, client_address
@@ -85,19 +83,12 @@ class OpsMiddleware:
             started=time.perf_counter(),
         )
         scope.setdefault("state", {})[INFO_KEY] = info
-        error_body: list[bytes] = []
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 info.status = message["status"]
                 headers = [*message.get("headers", ()), (b"x-request-id", info.request_id.encode())]
                 message = {**message, "headers": headers}
-            elif (
-                message["type"] == "http.response.body"
-                and info.status >= 400
-                and sum(map(len, error_body)) < 4096
-            ):
-                error_body.append(message.get("body", b""))
             await send(message)
 
         self._drain.enter()
@@ -110,12 +101,11 @@ class OpsMiddleware:
             raise
         finally:
             self._drain.exit()
-            self._finish(info, error_body)
+            self._finish(info)
 
-    def _finish(self, info: RequestInfo, error_body: list[bytes]) -> None:
+    def _finish(self, info: RequestInfo) -> None:
+        # info.error_code was set by server/errors.py:error_response, never read from the body.
         info.latency_ms = (time.perf_counter() - info.started) * 1000
-        if error_body and not info.error_code:
-            info.error_code = _error_code(b"".join(error_body))
         try:
             if info.path == self._api_path:
                 self._metrics.observe(info)
@@ -124,12 +114,3 @@ class OpsMiddleware:
             self._access.add(info)
         except Exception:  # observability must never break a response
             log.exception("recording request %s failed", info.request_id)
-
-
-def _error_code(body: bytes) -> str:
-    try:
-        doc: Any = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return ""
-    code = doc.get("errorCode") if isinstance(doc, dict) else None
-    return code[:40] if isinstance(code, str) else ""
