@@ -17,10 +17,14 @@ class ApiError(Exception):
     status: ClassVar[int] = 400
     error_code: ClassVar[str] = "bad_request"
     default_message: ClassVar[str] = "The request is not valid."
+    # Seconds a client should wait before trying again (sent as Retry-After), if any.
+    retry_after: ClassVar[int | None] = None
 
     def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None):
         self.message = message or self.default_message
         self.headers = headers or {}
+        if self.retry_after is not None:
+            self.headers.setdefault("Retry-After", str(self.retry_after))
         super().__init__(self.message)
 
     def envelope(self) -> dict[str, object]:
@@ -169,12 +173,14 @@ class DatabaseUnavailable(ApiError):
     status = 503
     error_code = "database_unavailable"
     default_message = "The call database is unavailable; retry shortly."
+    retry_after = 2  # the server reconnects by itself within about a second
 
 
 class DatabaseTimeout(ApiError):
     status = 503
     error_code = "database_timeout"
     default_message = "The query took too long and was cancelled; narrow the request."
+    retry_after = 5
 
 
 class InternalError(ApiError):

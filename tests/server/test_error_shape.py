@@ -41,3 +41,13 @@ def test_default_messages_are_sentences():
             ("data", "requestType", "partnerSecret", "fromDate")
         )
         assert message.endswith(".")
+
+
+@pytest.mark.parametrize(
+    "cls", [c for c in all_error_classes() if c.status == 503], ids=lambda c: c.__name__
+)
+def test_every_503_says_when_to_retry(cls):
+    seconds = cls().headers["Retry-After"]
+    assert seconds.isdigit() and 1 <= int(seconds) <= 60
+    # A caller's own headers win; the default fills in only what is missing.
+    assert cls(headers={"Retry-After": "9"}).headers["Retry-After"] == "9"

@@ -109,8 +109,10 @@ def test_readyz_reports_an_unreachable_database(settings):
         ready = client.get("/readyz")
         assert ready.status_code == 503
         assert ready.json() == {"status": "unavailable", "errorCode": "database_unavailable"}
+        assert ready.headers["retry-after"] == "2"
         api = client.post(API, json=get_user("whatever-secret-123"))
         assert api.status_code == 503 and api.json()["respCode"] == -1
+        assert api.headers["retry-after"] == "2"  # a client knows when to come back
         assert (
             'voip24h_db_errors_total{error_code="database_unavailable"} 1.0'
             in client.get("/metrics").text

@@ -57,7 +57,8 @@ async def readyz(request: Request) -> Response:
     try:
         await _state(request).reader.ping()
     except errors.ApiError as exc:
-        return JSONResponse({"status": "unavailable", "errorCode": exc.error_code}, 503)
+        body = {"status": "unavailable", "errorCode": exc.error_code}
+        return JSONResponse(body, 503, headers=exc.headers)
     return JSONResponse({"status": "ready"})
 
 
