@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
+from starlette.testclient import TestClient
 
 from tests.builders import cdr_row
+from tests.conftest import API
 from voip24h.cli.main import cli
+from voip24h.config import load_settings
 from voip24h.db.schema import call_records, partner_secrets
 from voip24h.domain.partners import hash_secret
+from voip24h.server.app import create_app
 
 
 def run(*args: str, input: str | None = None, env: dict[str, str] | None = None):
@@ -226,6 +232,40 @@ def test_demo_fills_a_database_and_prints_a_working_curl(tmp_path, monkeypatch):
     assert "0 new CDR rows" in again.output  # idempotent
     secret = next(line for line in again.output.splitlines() if "Its secret:" in line).split()[-1]
     assert secret not in result.output  # a fresh secret each run
+
+
+def test_demo_prints_both_partners_secrets_and_the_docs_url(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    result = run("demo", "--db", url, "--calls", "300", "--no-serve")
+    lines = result.output.splitlines()
+    secrets = {
+        line.split()[1].strip("'"): line.split()[-1] for line in lines if "Its secret:" in line
+    }
+    assert set(secrets) == {"demo", "acme-crm"}
+    assert "Partner 'acme-crm' sees tenant acme, extensions 100-199 only." in result.output
+    assert [line for line in lines if line][-1] == (
+        "Every request type, tried in the browser: http://127.0.0.1:8024/docs "
+        "(the OpenAPI document is /openapi.json)"
+    )
+    today = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh"))
+    window = {
+        "fromDate": (today - timedelta(days=30)).strftime("%d/%m/%Y"),
+        "toDate": today.strftime("%d/%m/%Y"),
+    }
+    app = create_app(load_settings({"database_url": url}, environ={}))
+    with TestClient(app) as client:
+        answers = {
+            name: client.post(
+                API,
+                json={"requestType": "getDate", "partnerSecret": secret, "data": window},
+            ).json()
+            for name, secret in secrets.items()
+        }
+    assert answers["demo"]["respCode"] == 0 and answers["acme-crm"]["respCode"] == 0
+    users = {r["user"] for r in answers["acme-crm"]["data"]}
+    assert users and all(100 <= int(u) <= 199 for u in users)
+    assert len(answers["demo"]["data"]) > len(answers["acme-crm"]["data"])
 
 
 @pytest.mark.parametrize(

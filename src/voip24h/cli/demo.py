@@ -264,7 +264,7 @@ def demo(
     Running it again keeps the data (loading is idempotent) and issues the demo
     partner a fresh secret.
     """
-    from voip24h.cli.main import run_server
+    from voip24h.cli.serving import run_server
     from voip24h.db import migrate
     from voip24h.domain import cdr
     from voip24h.ingest.loader import Loader
@@ -285,8 +285,10 @@ def demo(
         issued = partner_admin.rotate(engine, "demo", timedelta(0))
     else:
         issued = partner_admin.add(engine, "demo", [], [])
-    if not partner_admin.find_exists(engine, "acme-crm"):
-        partner_admin.add(engine, "acme-crm", ["acme"], ["100-199"])
+    if partner_admin.find_exists(engine, "acme-crm"):
+        tenant = partner_admin.rotate(engine, "acme-crm", timedelta(0))
+    else:
+        tenant = partner_admin.add(engine, "acme-crm", ["acme"], ["100-199"])
     engine.dispose()
     url = f"http://{settings.host}:{settings.port}/api/v1/partner/voip24h"
     body = json.dumps(
@@ -300,10 +302,18 @@ def demo(
         f"Demo database {database_url}: {stats.inserted:,} new CDR rows "
         f"({calls:,} calls; already loaded rows are skipped)."
     )
-    click.echo(f"Partner 'demo' sees every tenant. Its secret: {issued.secret}\n")
+    click.echo(f"Partner 'demo' sees every tenant. Its secret: {issued.secret}")
+    click.echo(
+        "Partner 'acme-crm' sees tenant acme, extensions 100-199 only. "
+        f"Its secret: {tenant.secret}\n"
+    )
     click.echo("Try it (in another terminal):\n")
     click.echo(
         f"curl -s -X POST {url} -H 'Content-Type: application/json' -d {shlex.quote(body)}\n"
+    )
+    click.echo(
+        f"Every request type, tried in the browser: http://{settings.host}:{settings.port}/docs "
+        "(the OpenAPI document is /openapi.json)\n"
     )
     if serve:
         run_server(settings)

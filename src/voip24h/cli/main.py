@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import os
 from typing import Any
 
 import click
@@ -16,7 +15,8 @@ from voip24h.cli.common import (
     json_option,
     settings_from,
 )
-from voip24h.config import Settings, env_name
+from voip24h.cli.serving import run_server
+from voip24h.config import Settings
 
 # Subcommands in modules of their own, imported only when run (or listed): `voip24h
 # import` need not load the HTTP client, the audit reader or the demo generator.
@@ -99,31 +99,6 @@ def _check_schema(settings: Settings) -> None:
         )
     finally:
         engine.dispose()
-
-
-def run_server(settings: Settings) -> None:
-    import uvicorn
-
-    from voip24h.server.app import create_app
-    from voip24h.server.observability import configure_logging
-
-    configure_logging(settings.log_level)
-    common: dict[str, Any] = dict(
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        proxy_headers=False,  # X-Forwarded-For is read only from trusted_proxies
-        server_header=False,
-        access_log=False,  # voip24h.access writes JSON access lines instead
-        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
-    )
-    if settings.workers == 1:
-        uvicorn.run(create_app(settings), **common)
-        return
-    # Workers are separate processes: they read their settings from the environment.
-    for name, value in vars(settings).items():
-        os.environ[env_name(name)] = str(value)
-    uvicorn.run("voip24h.server.app:app_from_env", factory=True, workers=settings.workers, **common)
 
 
 @cli.command("settings")
