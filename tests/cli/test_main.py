@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import click
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
@@ -298,3 +303,35 @@ def test_an_accountcode_without_calls_is_added_with_a_warning_naming_the_known_o
         cli, ["partner", "add", "q", "--accountcode", "acme", "--db", db_url]
     )
     assert (quiet.exit_code, quiet.stderr) == (0, "")
+
+
+def test_help_imports_no_database_or_http_library():
+    """`voip24h --help` is quick: SQLAlchemy, Starlette, uvicorn and httpx stay unloaded."""
+    probe = (
+        "import sys, runpy\n"
+        "sys.argv = ['voip24h', '--help']\n"
+        "try:\n    runpy.run_module('voip24h', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "heavy = ('sqlalchemy', 'starlette', 'uvicorn', 'httpx', 'rich')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"
+
+
+def test_help_lists_the_lazy_commands_as_they_describe_themselves():
+    from voip24h.cli import main as cli_main
+
+    quick = CliRunner().invoke(cli, ["--help"]).output
+    for name in cli_main.LAZY_COMMANDS:
+        cli.get_command(click.Context(cli), name)  # load every command, as running one does
+    loaded = CliRunner().invoke(cli, ["--help"]).output
+    assert quick == loaded
+    for name, text in cli_main.LAZY_SHORT_HELP.items():
+        command = cli.get_command(click.Context(cli), name)
+        assert command is not None and command.help is not None
+        assert text.split() == command.help.split("\n\n")[0].split()

@@ -5,13 +5,16 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy import Engine
 
 from voip24h.config import Settings, SettingsError, load_settings
-from voip24h.db.engine import DatabaseUrlError, make_engine
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+# SQLAlchemy is imported by the commands that open a database, not by `voip24h --help`.
 
 db_option = click.option(
     "--db",
@@ -25,6 +28,8 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 
 def settings_from(ctx: click.Context, **flags: Any) -> Settings:
     """Settings for this command: defaults <- --config file <- environment <- flags."""
+    from voip24h.db.engine import DatabaseUrlError
+
     root = ctx.find_root()
     try:
         return load_settings(flags, config_file=(root.obj or {}).get("config"))
@@ -34,6 +39,8 @@ def settings_from(ctx: click.Context, **flags: Any) -> Settings:
 
 def engine_for(settings: Settings, *, bulk: bool = False) -> Engine:
     """The engine of the configured database (``bulk``: tuned for an import)."""
+    from voip24h.db.engine import DatabaseUrlError, make_engine
+
     try:
         return make_engine(settings.database_url, bulk=bulk)
     except DatabaseUrlError as exc:
@@ -46,10 +53,11 @@ def emit_json(value: Any) -> None:
 
 def database_errors(action: Callable[..., Any]) -> Callable[..., Any]:
     """Turn database connection failures into a one-line error instead of a traceback."""
-    from sqlalchemy.exc import OperationalError
 
     @functools.wraps(action)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from sqlalchemy.exc import OperationalError
+
         try:
             return action(*args, **kwargs)
         except OperationalError as exc:

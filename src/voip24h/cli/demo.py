@@ -259,7 +259,7 @@ def demo(
     calls: int,
     serve: bool,
 ) -> None:
-    """Create a demo database with realistic CDRs, add partner 'demo', print its secret, serve.
+    """Create a demo database with realistic CDRs, add two partners, print their secrets, serve.
 
     Running it again keeps the data (loading is idempotent) and issues the demo
     partner a fresh secret.

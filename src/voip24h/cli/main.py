@@ -6,6 +6,7 @@ import importlib
 from typing import Any
 
 import click
+from click.utils import make_default_short_help
 
 from voip24h.cli.common import (
     database_errors,
@@ -30,11 +31,42 @@ LAZY_COMMANDS = {
 }
 
 
+# Their one-line help, so that `voip24h --help` lists them without importing them (a test
+# holds each equal to the command's own short help).
+LAZY_SHORT_HELP = {
+    "audit": "The audit trail: every partner request, without secrets.",
+    "demo": "Create a demo database with realistic CDRs, add two partners, print their "
+    "secrets, serve.",
+    "import": "Import Asterisk Master.csv FILES (plain or gzip); a row already loaded is "
+    "skipped.",
+    "partner": "Manage partners, their scopes and their secrets.",
+    "query": "Ask a voip24h server for call records, as a partner does.",
+    "sync": "Copy new rows of a PBX's CDR table (FreePBX asteriskcdrdb.cdr, "
+    "cdr_adaptive_odbc) into the server, read-only, within seconds; runs until stopped "
+    "(or --once).",
+}
+
+
 class LazyGroup(click.Group):
     """A click group whose LAZY_COMMANDS are imported on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.commands.get(name)
+            limit = formatter.width - 6 - len(name)
+            if command is None and name in LAZY_SHORT_HELP:
+                rows.append((name, make_default_short_help(LAZY_SHORT_HELP[name], limit)))
+                continue
+            command = command or self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
