@@ -6,7 +6,6 @@ import importlib
 from typing import Any
 
 import click
-from click.utils import make_default_short_help
 
 from voip24h.cli.common import (
     database_errors,
@@ -59,7 +58,8 @@ class LazyGroup(click.Group):
             command = self.commands.get(name)
             limit = formatter.width - 6 - len(name)
             if command is None and name in LAZY_SHORT_HELP:
-                rows.append((name, make_default_short_help(LAZY_SHORT_HELP[name], limit)))
+                stand_in = click.Command(name, help=LAZY_SHORT_HELP[name])  # click's own shortening
+                rows.append((name, stand_in.get_short_help_str(limit)))
                 continue
             command = command or self.get_command(ctx, name)
             if command is not None and not command.hidden:
