@@ -211,6 +211,7 @@ def test_bad_setting_in_environment_is_a_clear_error(db_url):
 
 
 def test_serve_refuses_an_old_schema(tmp_path):
+    (tmp_path / "empty.db").write_bytes(b"")  # a file SQLite opens, with no tables
     result = run("serve", "--db", f"sqlite:///{tmp_path / 'empty.db'}")
     assert result.exit_code == 1
     assert result.output == (
@@ -335,3 +336,38 @@ def test_help_lists_the_lazy_commands_as_they_describe_themselves():
         command = cli.get_command(click.Context(cli), name)
         assert command is not None and command.help is not None
         assert text.split() == command.help.split("\n\n")[0].split()
+
+
+NEVER_UPGRADED = [
+    ["serve"],
+    ["import", "Master.csv"],
+    ["db", "reindex"],
+    ["partner", "list"],
+    ["partner", "add", "crm"],
+    ["partner", "show", "crm"],
+    ["audit", "list"],
+]
+
+
+@pytest.mark.parametrize("args", NEVER_UPGRADED, ids=" ".join)
+def test_a_database_never_created_gets_one_message_and_no_file(tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "Master.csv").write_text("")
+    result = CliRunner().invoke(cli, [*args, "--db", "sqlite:///voip24h.db"])
+    assert result.exit_code != 0
+    assert result.output.splitlines()[-1] == (
+        "Error: there is no database at voip24h.db yet: run `voip24h db upgrade` to create it"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Master.csv"]
+
+
+@pytest.mark.parametrize("args", NEVER_UPGRADED, ids=" ".join)
+def test_a_database_never_upgraded_gets_one_message(tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "Master.csv").write_text("")
+    (tmp_path / "voip24h.db").write_bytes(b"")
+    result = CliRunner().invoke(cli, [*args, "--db", "sqlite:///voip24h.db"])
+    assert result.exit_code != 0
+    assert result.output.splitlines()[-1] == (
+        "Error: the database schema is not current: run `voip24h db upgrade` first"
+    )

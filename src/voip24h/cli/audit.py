@@ -12,6 +12,7 @@ from voip24h.cli.common import (
     database_errors,
     db_option,
     emit_json,
+    existing_engine,
     json_option,
     settings_from,
 )
@@ -126,6 +127,7 @@ def prune_cmd(
 
 def _engine(settings: Settings) -> Engine:
     """The audit trail's database (see ``audit_database_url``)."""
+    existing_engine(settings).dispose()  # the main database must exist: nothing is created
     try:
         return audit_engine(settings)
     except DatabaseUrlError as exc:

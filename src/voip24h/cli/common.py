@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -45,6 +46,36 @@ def engine_for(settings: Settings, *, bulk: bool = False) -> Engine:
         return make_engine(settings.database_url, bulk=bulk)
     except DatabaseUrlError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def require_database_file(settings: Settings) -> None:
+    """Refuse, without creating it, a SQLite database file that does not exist yet."""
+    from voip24h.db.engine import DatabaseUrlError, backend_of, sqlite_path
+
+    url = settings.database_url
+    try:
+        backend = backend_of(url)
+    except DatabaseUrlError as exc:
+        raise click.ClickException(str(exc)) from None
+    if backend != "sqlite":
+        return
+    path = sqlite_path(url)
+    if path != ":memory:" and not path.startswith("file:") and not Path(path).exists():
+        raise click.ClickException(
+            f"there is no database at {path} yet: run `voip24h db upgrade` to create it"
+        )
+
+
+def existing_engine(settings: Settings) -> Engine:
+    """The engine of a database that exists and is at the newest schema, else a clear error
+    (the same everywhere) and no file left behind."""
+    from voip24h.db import migrate
+
+    require_database_file(settings)
+    engine = engine_for(settings)
+    if not migrate.is_current(engine):
+        raise click.ClickException(migrate.NOT_CURRENT)
+    return engine
 
 
 def emit_json(value: Any) -> None:

@@ -19,7 +19,14 @@ from typing import Any
 
 import click
 
-from voip24h.cli.common import db_option, emit_json, engine_for, json_option, settings_from
+from voip24h.cli.common import (
+    db_option,
+    emit_json,
+    engine_for,
+    json_option,
+    require_database_file,
+    settings_from,
+)
 from voip24h.ingest.files import FileImporter, ImportSummary, plan_files
 from voip24h.ingest.layouts import Layout, LayoutError, custom_columns
 from voip24h.ingest.loader import IndexOutOfDate, Loader, SchemaOutOfDate
@@ -82,6 +89,10 @@ def _loader(ctx: click.Context, database_url: str | None) -> tuple[Loader, Any]:
     from sqlalchemy.exc import OperationalError
 
     settings = settings_from(ctx, database_url=database_url)
+    try:
+        require_database_file(settings)
+    except click.ClickException as exc:
+        raise ImportFailure(exc.message, EXIT_STOPPED) from None
     loader = Loader(engine_for(settings, bulk=True), settings)
     try:
         loader.check_ready()

@@ -13,6 +13,7 @@ from voip24h.cli.common import (
     emit_json,
     engine_for,
     json_option,
+    require_database_file,
     settings_from,
 )
 from voip24h.cli.serving import run_server
@@ -115,12 +116,11 @@ def _check_schema(settings: Settings) -> None:
 
     from voip24h.db import migrate
 
+    require_database_file(settings)
     engine = engine_for(settings)
     try:
         if not migrate.is_current(engine):
-            raise click.ClickException(
-                "the database schema is not current: run `voip24h db upgrade` first"
-            )
+            raise click.ClickException(migrate.NOT_CURRENT)
         _restore_indexes(engine)
     except OperationalError as exc:
         # A server database that is down now may be up later: serve 503s meanwhile.
@@ -189,15 +189,16 @@ def _restore_indexes(engine: Any) -> None:
 @database_errors
 def reindex(ctx: click.Context, database_url: str | None, quiet: bool) -> None:
     """Rebuild the call records from the cdr table (after changing mapping settings)."""
-    from voip24h.ingest.loader import Loader, SchemaOutOfDate
+    from voip24h.ingest.loader import Loader
     from voip24h.ingest.progress import counter
 
     settings = settings_from(ctx, database_url=database_url)
+    require_database_file(settings)
     loader = Loader(engine_for(settings), settings)
     from voip24h.db import migrate
 
     if not migrate.is_current(loader.engine):
-        raise click.ClickException(str(SchemaOutOfDate("run `voip24h db upgrade` first")))
+        raise click.ClickException(migrate.NOT_CURRENT)
     with counter("reindexing", quiet=quiet) as update:
         written = loader.reindex(progress=lambda rows, recs: update(rows, f"{recs:,} records"))
     click.echo(f"reindexed: {written:,} call records")

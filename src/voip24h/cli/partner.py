@@ -11,7 +11,7 @@ from voip24h.cli.common import (
     database_errors,
     db_option,
     emit_json,
-    engine_for,
+    existing_engine,
     json_option,
     settings_from,
 )
@@ -98,7 +98,7 @@ def add(
         secret = sys.stdin.readline().strip()
     settings = settings_from(ctx, database_url=database_url)
     limits = {"rate_per_second": rate_per_second, "rows_per_minute": rows_per_minute}
-    engine = engine_for(settings)
+    engine = existing_engine(settings)
     matcher = ExtensionMatcher(settings.extension_pattern, settings.extensions)
     issued = _admin(
         partner_admin.add,
@@ -143,7 +143,7 @@ def rotate(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--overlap") from None
     settings = settings_from(ctx, database_url=database_url)
-    issued = _admin(partner_admin.rotate, engine_for(settings), name, window)
+    issued = _admin(partner_admin.rotate, existing_engine(settings), name, window)
     _issued(issued, as_json, "New secret")
     if not as_json:
         click.echo(
@@ -162,7 +162,7 @@ def rotate(
 def revoke(ctx: click.Context, name: str, database_url: str | None, as_json: bool) -> None:
     """Revoke NAME and every secret it holds, at once."""
     settings = settings_from(ctx, database_url=database_url)
-    earlier = _admin(partner_admin.revoke, engine_for(settings), name)
+    earlier = _admin(partner_admin.revoke, existing_engine(settings), name)
     if as_json:
         emit_json({"name": name, "revoked": True, "already": earlier is not None})
     elif earlier is not None:
@@ -215,7 +215,7 @@ def limits_cmd(
         if value is not None:
             changes[key] = None if value == "default" else value
     settings = settings_from(ctx, database_url=database_url)
-    current = _admin(partner_admin.set_limits, engine_for(settings), name, changes)
+    current = _admin(partner_admin.set_limits, existing_engine(settings), name, changes)
     if as_json:
         emit_json({"name": name, **current})
         return
@@ -237,7 +237,7 @@ def limits_cmd(
 def show(ctx: click.Context, name: str, database_url: str | None, as_json: bool) -> None:
     """Show NAME's scope and secrets (prefixes only)."""
     settings = settings_from(ctx, database_url=database_url)
-    info = _admin(partner_admin.show, engine_for(settings), name)
+    info = _admin(partner_admin.show, existing_engine(settings), name)
     if as_json:
         emit_json(info)
         return
@@ -264,7 +264,7 @@ def show(ctx: click.Context, name: str, database_url: str | None, as_json: bool)
 def list_cmd(ctx: click.Context, database_url: str | None, as_json: bool) -> None:
     """List partners with their scope and number of active secrets."""
     settings = settings_from(ctx, database_url=database_url)
-    rows = partner_admin.list_all(engine_for(settings))
+    rows = partner_admin.list_all(existing_engine(settings))
     if as_json:
         emit_json(rows)
         return

@@ -50,6 +50,10 @@ def head_revision(engine: Engine) -> str | None:
     return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
 
 
+# What every command that needs the schema says when it is missing or old.
+NOT_CURRENT = "the database schema is not current: run `voip24h db upgrade` first"
+
+
 def is_current(engine: Engine) -> bool:
     """True when the database schema is at the newest migration."""
     return current_revision(engine) == HEAD

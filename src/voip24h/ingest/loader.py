@@ -77,7 +77,7 @@ class Loader:
     def check_ready(self) -> None:
         """Refuse to write into an old schema or records built with other settings."""
         if not migrate.is_current(self.engine):
-            raise SchemaOutOfDate("the database schema is not current: run `voip24h db upgrade`")
+            raise SchemaOutOfDate(migrate.NOT_CURRENT)
         with self.engine.begin() as conn:
             built = meta_queries.get(conn, INDEX_KEY)
             wanted = mapping_fingerprint(self.settings)
