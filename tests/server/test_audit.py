@@ -8,6 +8,7 @@ import json
 import sqlite3
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -98,6 +99,12 @@ def test_audit_cli_lists_filters_and_prunes(audit_db, settings, add_partner, cli
     assert [i["error_code"] for i in failed] == ["invalid_secret"]
     everything = runner.invoke(cli, ["audit", "list", "--since", "1000d", *db])
     assert everything.output.count("acme-crm") == 3 and "wrong-wrong-wrong" not in everything.output
+    if settings.database_url.startswith("sqlite"):  # --db may name the audit file itself
+        direct = ["--db", audit_url(settings)]
+        same = runner.invoke(cli, ["audit", "list", "--partner", "acme-crm", "--json", *direct])
+        assert json.loads(same.output) == items
+        folder = Path(settings.database_url.split("///", 1)[1]).parent
+        assert not list(folder.glob("*-audit-audit.db"))  # no stray file of a file
     pruned = runner.invoke(cli, ["audit", "prune", "--json", *db])  # default: 90 days
     assert json.loads(pruned.output)["deleted"] == 1
     assert {r["request_id"] for r in audit_rows(audit_db)} == {

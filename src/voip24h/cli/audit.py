@@ -14,6 +14,7 @@ from voip24h.cli.common import (
     emit_json,
     existing_engine,
     json_option,
+    require_database_file,
     settings_from,
 )
 from voip24h.config import Settings
@@ -126,8 +127,16 @@ def prune_cmd(
 
 
 def _engine(settings: Settings) -> Engine:
-    """The audit trail's database (see ``audit_database_url``)."""
-    existing_engine(settings).dispose()  # the main database must exist: nothing is created
+    """The audit trail's database (see ``audit_database_url``).
+
+    ``--db`` may name the main database or, for SQLite, its ``FILE-audit.db`` itself.
+    """
+    url = settings.database_url
+    if url.endswith("-audit.db") and not settings.audit_database_url:
+        require_database_file(settings)  # the audit file itself: read it as it is
+        settings = settings.replace(audit_database_url=url)
+    else:
+        existing_engine(settings).dispose()  # the main database must exist: nothing is created
     try:
         return audit_engine(settings)
     except DatabaseUrlError as exc:
