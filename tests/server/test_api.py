@@ -17,8 +17,6 @@ from tests.seed import (
     SEED_SECRET,
 )
 
-# The three request samples of the protocol, byte for byte (tabs and all).
-
 @pytest.fixture
 def seed_calls(load):
     load(
