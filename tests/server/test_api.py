@@ -17,6 +17,7 @@ from tests.seed import (
     SEED_SECRET,
 )
 
+
 @pytest.fixture
 def seed_calls(load):
     load(
