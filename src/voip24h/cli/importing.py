@@ -107,6 +107,12 @@ def _default_rejects() -> str:
     return f"voip24h-rejects-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.csv"
 
 
+NO_TENANT = (
+    "{count:,} rows rang an extension with no tenant (no peeraccount, no accountcode): "
+    "partners scoped by accountcode do not see them; see docs/operators.md#tenants"
+)
+
+
 def _report(summary: ImportSummary, as_json: bool) -> None:
     if as_json:
         emit_json(summary.as_dict())
@@ -118,6 +124,8 @@ def _report(summary: ImportSummary, as_json: bool) -> None:
     if summary.rejected and summary.rejects_file:
         line += f" (listed in {summary.rejects_file})"
     click.echo(line)
+    if summary.untenanted:
+        click.echo(NO_TENANT.format(count=summary.untenanted))
 
 
 @click.command("import")

@@ -16,7 +16,14 @@ from typing import Any
 import click
 
 from voip24h.cli.common import db_option, emit_json, json_option
-from voip24h.cli.importing import EXIT_REJECTED, EXIT_STOPPED, EXIT_USAGE, ImportFailure, _loader
+from voip24h.cli.importing import (
+    EXIT_REJECTED,
+    EXIT_STOPPED,
+    EXIT_USAGE,
+    NO_TENANT,
+    ImportFailure,
+    _loader,
+)
 from voip24h.ingest.rejects import RejectsWriter
 
 _DURATION = re.compile(r"([0-9]+)\s*([smhd]?)", re.ASCII)
@@ -175,3 +182,5 @@ def _report(summary: dict[str, Any], as_json: bool) -> None:
             f"copied {summary['copied']:,} rows, skipped {summary['duplicates']:,} duplicates, "
             f"rejected {summary['rejected']:,}; newest call {summary['newest'] or 'none'}"
         )
+        if summary.get("untenanted"):
+            click.echo(NO_TENANT.format(count=summary["untenanted"]))

@@ -126,26 +126,18 @@ def row_start(row: Mapping[str, Any]) -> datetime:
     return as_datetime(value)
 
 
-def _text(row: Mapping[str, Any], key: str) -> str:
-    value = row.get(key)
-    return "" if value is None else str(value)
+Leg = tuple[str, str, str, str, str]
+"""(user, tenant, phoneNumber, callType, direction) of one record a row yields."""
 
 
-def _int(row: Mapping[str, Any], key: str) -> int:
-    try:
-        return int(row.get(key) or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
-def legs(row: Mapping[str, Any], matcher: ExtensionMatcher) -> list[tuple[str, str, str, str]]:
-    """(user, phoneNumber, callType, direction) for each record one CDR row yields."""
+def legs(row: Mapping[str, Any], matcher: ExtensionMatcher) -> list[Leg]:
+    """(user, tenant, phoneNumber, callType, direction) for each record one CDR row yields."""
     return _legs(row, row.get, matcher)
 
 
 def _legs(
     row: Mapping[str, Any], get: Callable[[str], Any], matcher: ExtensionMatcher
-) -> list[tuple[str, str, str, str]]:
+) -> list[Leg]:
     a = matcher.of_channel(_str(get("channel")))
     if a is None and "cnum" in row:
         cnum = _str(get("cnum"))
@@ -153,28 +145,42 @@ def _legs(
             a = cnum
     dstchannel = _str(get("dstchannel"))
     b = matcher.of_channel(dstchannel)
-    if b is None and not dstchannel:
+    # A Dial that never got a channel (CHANUNAVAIL, congestion) names its callee in
+    # dst; any other application's dst (a queue, conference, IVR, feature code) is
+    # a number of the dialplan, never a person.
+    dialled = not dstchannel and _str(get("lastapp")).lower() == "dial"
+    if b is None and dialled:
         dst = _str(get("dst"))
         if dst and matcher._is_extension_cached(dst):
             b = dst
+    account = _str(get("accountcode"))
+    peer = _str(get("peeraccount")) or account
     if a and b:
-        return [(a, b, INTERNAL, INTERNAL)] + ([(b, a, INTERNAL, INTERNAL)] if b != a else [])
+        if a == b:  # Local channel plumbing: an agent "calling himself"
+            return []
+        return [(a, account, b, INTERNAL, INTERNAL), (b, peer, a, INTERNAL, INTERNAL)]
     if a:
-        return [(a, _str(get("dst")), EXTERNAL, OUTBOUND)]
+        dst = _str(get("dst"))
+        # Outbound only when the row dialled out: to a trunk channel, or a Dial that
+        # failed before it had one. A row of one party alone (Park, voicemail, an
+        # originate leg to `s`, Playback) is no call with anyone.
+        if dstchannel or (dialled and dst):
+            return [(a, account, dst, EXTERNAL, OUTBOUND)]
+        return []
     if b:
-        return [(b, _str(get("src")), EXTERNAL, INBOUND)]
+        return [(b, peer, _str(get("src")), EXTERNAL, INBOUND)]
     return []
 
 
 def _str(value: Any) -> str:
-    """``_text`` of a value already read from the row."""
+    """A row's text value as ``str`` (None is empty)."""
     if type(value) is str:
         return value
     return "" if value is None else str(value)
 
 
 def _number(value: Any) -> int:
-    """``_int`` of a value already read from the row."""
+    """A row's integer value (None, empty or bad is 0)."""
     if type(value) is int:
         return value
     try:
@@ -210,15 +216,14 @@ def records_for_call(
     not depend on the order rows arrive in (each backend sorts NULLs differently).
     callDate is the earliest start of the user's rows.
     """
-    # The import's hot path: each field is read once per row (``_str``/``_number`` are
-    # ``_text``/``_int`` of a value already read), channels are resolved through the
-    # matcher's cache.
+    # The import's hot path: each field is read once per row, channels are resolved
+    # through the matcher's cache.
     if type(rows) is list and len(rows) == 1:  # most calls: one row, nothing to rank
         row = rows[0]
         get = row.get
         start = _start(get)
         return [_record(get, leg, start, zone) for leg in _legs(row, get, matcher)]
-    chosen: dict[str, tuple[tuple[Any, ...], Mapping[str, Any], tuple[str, str, str, str]]] = {}
+    chosen: dict[str, tuple[tuple[Any, ...], Mapping[str, Any], Leg]] = {}
     earliest: dict[str, datetime] = {}
     rank_of = _RANK.get
     for row in rows:
@@ -235,24 +240,22 @@ def records_for_call(
             _str(get("row_key")),
         )
         for leg in _legs(row, get, matcher):
-            user = leg[0]
-            if user not in earliest or start < earliest[user]:
-                earliest[user] = start
-            if user not in chosen or key < chosen[user][0]:
-                chosen[user] = (key, row, leg)
-    return [_record(row.get, leg, earliest[user], zone) for user, (_, row, leg) in chosen.items()]
+            party = leg[0]
+            if party not in earliest or start < earliest[party]:
+                earliest[party] = start
+            if party not in chosen or key < chosen[party][0]:
+                chosen[party] = (key, row, leg)
+    return [_record(row.get, leg, earliest[party], zone) for party, (_, row, leg) in chosen.items()]
 
 
-def _record(
-    get: Callable[[str], Any], leg: tuple[str, str, str, str], start: datetime, zone: ZoneInfo
-) -> CallRecord:
+def _record(get: Callable[[str], Any], leg: Leg, start: datetime, zone: ZoneInfo) -> CallRecord:
     """The record of one (call, user): ``leg`` of the row read by ``get``, dated ``start``."""
-    user, phone, call_type, direction = leg
+    user, tenant, phone, call_type, direction = leg
     return CallRecord(
         _str(get("uniqueid")),
         user,
         _user_number(user),
-        _str(get("accountcode")),
+        tenant,
         to_epoch(start, zone),
         _call_date(start),
         phone,
@@ -274,5 +277,5 @@ def group_by_uniqueid(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[Mappi
     """Rows bucketed by uniqueid, keeping their order."""
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
-        groups.setdefault(_text(row, "uniqueid"), []).append(row)
+        groups.setdefault(_str(row.get("uniqueid")), []).append(row)
     return groups

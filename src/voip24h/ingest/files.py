@@ -109,6 +109,7 @@ class ImportSummary:
     duplicates: int = 0
     rejected: int = 0
     records: int = 0
+    untenanted: int = 0
     bytes: int = 0
     files: list[dict[str, Any]] = field(default_factory=list)
     rejects_file: str | None = None
@@ -198,6 +199,7 @@ class FileImporter:
             summary.imported += stats.inserted
             summary.duplicates += stats.duplicates
             summary.records += stats.records
+            summary.untenanted += stats.untenanted
             summary.rejected += rejected
             summary.bytes = done_bytes
             summary.files.append(

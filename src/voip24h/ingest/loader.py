@@ -21,6 +21,8 @@ from voip24h.db.schema import cdr
 from voip24h.domain.mapping import ExtensionMatcher, group_by_uniqueid, records_for_call
 
 INDEX_KEY = "records_built_with"
+# Records built by an earlier version of the rules (docs/mapping.md) need a reindex.
+MAPPING_VERSION = 2
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -38,27 +40,31 @@ class EncodedBatch:
 
     rows: list[tuple[Any, ...]]
     records: list[tuple[Any, ...]]
+    untenanted: int = 0
 
 
 @dataclass
 class LoadStats:
-    """Rows inserted, duplicate rows skipped, and call records the table gained."""
+    """Rows inserted, duplicate rows skipped, call records the table gained, and rows
+    whose callee side had no tenant (no ``peeraccount``, no ``accountcode``)."""
 
     inserted: int = 0
     duplicates: int = 0
     records: int = 0
+    untenanted: int = 0
 
     def add(self, other: LoadStats) -> None:
         self.inserted += other.inserted
         self.duplicates += other.duplicates
         self.records += other.records
+        self.untenanted += other.untenanted
 
 
 def mapping_fingerprint(settings: Settings) -> str:
     """What the derived records depend on besides the rows themselves."""
     return (
         f"timezone={settings.timezone};pattern={settings.extension_pattern};"
-        f"extensions={settings.extensions}"
+        f"extensions={settings.extensions};mapping={MAPPING_VERSION}"
     )
 
 
@@ -115,7 +121,15 @@ class Loader:
             for call in group_by_uniqueid(ordered).values()
             for rec in records_for_call(call, self.matcher, self.zone)
         ]
-        return EncodedBatch(bulk.encode(self.engine.dialect, cdr, rows), records)
+        of_channel = self.matcher.of_channel
+        untenanted = sum(
+            1
+            for row in ordered
+            if not row.get("peeraccount")
+            and not row["accountcode"]
+            and of_channel(row["dstchannel"])
+        )
+        return EncodedBatch(bulk.encode(self.engine.dialect, cdr, rows), records, untenanted)
 
     def load_batch_in(self, conn: Connection, rows: list[dict[str, Any]]) -> LoadStats:
         """Insert one batch and rebuild its calls' records on ``conn`` (the caller commits)."""
@@ -132,7 +146,9 @@ class Loader:
         if keys_indexed is None:
             keys_indexed = indexes.keys_indexed(conn)
         new = cdr_queries.insert_encoded(conn, batch.rows, known, keys_indexed=keys_indexed)
-        stats = LoadStats(inserted=len(new), duplicates=len(batch.rows) - len(new))
+        stats = LoadStats(
+            inserted=len(new), duplicates=len(batch.rows) - len(new), untenanted=batch.untenanted
+        )
         values = batch.records
         if known:  # records of calls with no row in the table before this batch
             touched = list(dict.fromkeys(row[at] for row in new))

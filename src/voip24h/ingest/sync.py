@@ -101,6 +101,7 @@ class SyncStats:
     copied: int = 0
     duplicates: int = 0
     rejected: int = 0
+    untenanted: int = 0
     polls: int = 0
     errors: int = 0
     newest: datetime | None = None
@@ -111,6 +112,7 @@ class SyncStats:
             "copied": self.copied,
             "duplicates": self.duplicates,
             "rejected": self.rejected,
+            "untenanted": self.untenanted,
             "polls": self.polls,
             "errors": self.errors,
             "newest": self.newest.isoformat(sep=" ") if self.newest else None,
@@ -224,6 +226,7 @@ class Syncer:
         self.rejects.flush()
         self.stats.copied += stats.inserted
         self.stats.duplicates += stats.duplicates
+        self.stats.untenanted += stats.untenanted
         self.stats.newest = newest
         return counted
 
