@@ -23,7 +23,13 @@ from voip24h.domain.dates import (
     render_epoch,
     to_epoch,
 )
-from voip24h.domain.mapping import ExtensionMatcher, disposition_rank, records_for_call, row_start
+from voip24h.domain.mapping import (
+    ExtensionMatcher,
+    disposition_rank,
+    endpoint_name,
+    records_for_call,
+    row_start,
+)
 from voip24h.ingest.csvstream import RecordSplitter
 from voip24h.ingest.layouts import ALL_LAYOUTS
 from voip24h.ingest.rows import RowParser
@@ -209,8 +215,18 @@ def cdr_rows(draw):
         "cnum": draw(st.sampled_from(["", "101", "x"])),
         "disposition": draw(dispositions),
         "billsec": draw(st.one_of(st.integers(0, 500), st.just(None), st.just("x"))),
-        "accountcode": "acme",
+        "lastapp": draw(st.sampled_from(["Dial", "Queue", "Park", "VoiceMailMain", "", "dial"])),
+        "accountcode": draw(st.sampled_from(["acme", ""])),
+        "peeraccount": draw(st.sampled_from(["", "beta"])),
     }
+
+
+def _sides(row):
+    """The extensions a row names as its parties (docs/mapping.md, rule 2)."""
+    found = {endpoint_name(row["channel"]), endpoint_name(row["dstchannel"]), row["cnum"]}
+    if not row["dstchannel"] and row["lastapp"].lower() == "dial":
+        found.add(row["dst"])
+    return {name for name in found if MATCHER.is_extension(name)}
 
 
 @seed(7)
@@ -222,6 +238,10 @@ def test_mapping_rules_hold_for_any_rows(rows, rnd):
     assert len(users) == len(set(users))  # at most one record per (callId, user)
     for record in records:
         assert MATCHER.is_extension(record.user)
+        # Only an extension side of some row is a user, never a number in dst alone.
+        assert any(record.user in _sides(row) for row in rows), record
+        assert not (record.call_type == "INTERNAL" and record.phone_number == record.user)
+        assert record.accountcode in {r["accountcode"] for r in rows} | {"beta"}
         assert record.call_type in ("INTERNAL", "EXTERNAL")
         mine = [row for row in rows if any(leg for leg in _legs_of(row) if leg == record.user)]
         assert record.call_date == min(row_start(r) for r in mine).strftime(CALL_DATE_FORMAT)
