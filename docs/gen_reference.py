@@ -57,6 +57,8 @@ ADVICE = {
     "internal_error": "A bug on the server: report it with the time of the request.",
     "database_unavailable": "Retry after a short wait (voip24h.client does this).",
     "database_timeout": "Narrow the request (shorter range, a user, a filter), then retry.",
+    "database_busy": "Wait the seconds in Retry-After, then retry (voip24h.client does this).",
+    "request_timeout": "Send the whole request at once; check the network to the server.",
 }
 
 

@@ -66,9 +66,33 @@ class Settings:
     port: int = _setting(8024, "Port the server listens on.")
     workers: int = _setting(1, "Server worker processes.")
     db_timeout_seconds: float = _setting(
-        10.0, "Longest time one request may spend in the database before it is cancelled."
+        10.0,
+        "Statement timeout: the longest one request may spend in the database (waiting "
+        "for a connection included); the query is then cancelled on the database server "
+        "and the partner gets 503 database_timeout. 10 s covers a year of one busy user; "
+        "raise it only together with any proxy timeout in front.",
     )
     db_pool_size: int = _setting(8, "Database connections per worker (PostgreSQL, MariaDB).")
+    db_max_waiting: int = _setting(
+        64,
+        "Requests per worker that may wait for a database connection beyond db_pool_size; "
+        "more are refused at once with 503 database_busy and Retry-After.",
+    )
+    client_timeout_seconds: float = _setting(
+        15.0,
+        "Longest time a client may take to send a request's headers (from connecting or "
+        "from its previous answer) and, separately, its body; slower clients are closed "
+        "(headers) or answered 408 request_timeout (body).",
+    )
+    keep_alive_seconds: float = _setting(
+        5.0, "How long an idle keep-alive connection stays open after an answer."
+    )
+    max_connections: int = _setting(
+        1000,
+        "Connections (and requests) one worker serves at once; beyond it new requests get "
+        "a plain-text 503 from uvicorn. Keep it under the process's open-file limit "
+        "(systemd LimitNOFILE).",
+    )
     partner_cache_seconds: float = _setting(
         2.0,
         "How long a checked secret is trusted without asking the database again; a "
@@ -184,16 +208,19 @@ class Settings:
                 parse_extensions(self.extensions)
             except ValueError as exc:
                 raise SettingsError(f"extensions: {exc}") from exc
-        for name in ("max_range_days", "max_records", "max_body_bytes", "workers", "db_pool_size"):
+        positive = ("max_range_days", "max_records", "max_body_bytes", "workers", "db_pool_size")
+        for name in (*positive, "max_connections"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name}: must be at least 1")
         self._validate_security()
         if not 0 < self.port < 65536:
             raise SettingsError("port: must be between 1 and 65535")
-        for name in ("db_timeout_seconds",):
+        for name in ("db_timeout_seconds", "client_timeout_seconds", "keep_alive_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name}: must be greater than 0")
         self._validate_extended_api()
+        if self.db_max_waiting < 0:
+            raise SettingsError("db_max_waiting: must not be negative")
         if self.partner_cache_seconds < 0:
             raise SettingsError("partner_cache_seconds: must not be negative")
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:

@@ -183,6 +183,19 @@ class DatabaseTimeout(ApiError):
     retry_after = 5
 
 
+class DatabaseBusy(ApiError):
+    status = 503
+    error_code = "database_busy"
+    default_message = "Too many requests are waiting for the database; retry shortly."
+    retry_after = 1
+
+
+class RequestTimeout(ApiError):
+    status = 408
+    error_code = "request_timeout"
+    default_message = "The request was not received in time."
+
+
 class InternalError(ApiError):
     status = 500
     error_code = "internal_error"

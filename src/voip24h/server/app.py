@@ -24,6 +24,7 @@ from voip24h.config import Settings, load_settings
 from voip24h.db.reader import make_reader
 from voip24h.server import errors as server_errors
 from voip24h.server import ops
+from voip24h.server.dbgate import GatedReader, Outage
 from voip24h.server.guard import request_info
 from voip24h.server.handlers import partner_api
 from voip24h.server.routes import extended_routes
@@ -73,7 +74,11 @@ class PartnerServer(Starlette):
 
 def create_app(settings: Settings) -> Starlette:
     """The server for ``settings``; connections open when the app starts."""
-    reader = make_reader(settings.database_url, settings.db_timeout_seconds, settings.db_pool_size)
+    reader = GatedReader(
+        make_reader(settings.database_url, settings.db_timeout_seconds, settings.db_pool_size),
+        settings.db_pool_size + settings.db_max_waiting,
+        Outage(),
+    )
     state = State.build(settings, reader)
 
     @asynccontextmanager

@@ -55,7 +55,10 @@ def from_http(exc: HTTPException) -> errors.ApiError:
 def to_api_error(exc: BaseException) -> errors.ApiError:
     """Any exception as the catalogue error it is answered with (logging the 5xx ones)."""
     if isinstance(exc, errors.ApiError):
-        if exc.status >= 500:
+        # An outage or a full waiting line fails every request alike: server/dbgate.py
+        # logs the outage once at each end and /metrics counts both, not a line each.
+        quiet = isinstance(exc, errors.DatabaseUnavailable | errors.DatabaseBusy)
+        if exc.status >= 500 and not quiet:
             log.warning("%s: %s", exc.error_code, exc.__cause__ or exc)
         return exc
     if isinstance(exc, HTTPException):

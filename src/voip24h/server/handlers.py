@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
@@ -22,8 +24,19 @@ def _is_json(content_type: str | None) -> bool:
     return media == JSON or (media.startswith("application/") and media.endswith("+json"))
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing anything over ``limit`` bytes before reading it all."""
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The request body, refusing anything over ``limit`` bytes before reading it all,
+    and answering 408 when it does not arrive within ``timeout`` seconds."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await _read_body(request, limit)
+    except TimeoutError:
+        raise errors.RequestTimeout(
+            f"The request body was not received within {timeout:g} seconds."
+        ) from None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -53,7 +66,8 @@ async def partner_api(request: Request) -> Response:
     state: State = request.app.state.voip24h
     if not _is_json(request.headers.get("content-type")):
         raise errors.UnsupportedMediaType()
-    body = await read_body(request, state.settings.max_body_bytes)
+    settings = state.settings
+    body = await read_body(request, settings.max_body_bytes, settings.client_timeout_seconds)
     envelope = protocol.parse_envelope(body)
     partner = await state.guard.admit(request, envelope)  # secret, throttles, limits
     data = protocol.parse_data(envelope)

@@ -218,6 +218,31 @@ class Metrics:
             registry=r,
         )
         self.in_flight = Gauge("voip24h_in_flight_requests", "Requests being served.", registry=r)
+        self.db_down = Gauge(
+            "voip24h_db_outage_seconds",
+            "How long the database has been unreachable (0 when it answers).",
+            registry=r,
+        )
+        self.db_outages = Gauge(
+            "voip24h_db_outages", "Database outages since the process started.", registry=r
+        )
+        self.db_outage_failed = Gauge(
+            "voip24h_db_outage_failed_requests",
+            "Requests failed with database_unavailable since the process started.",
+            registry=r,
+        )
+        self.db_active = Gauge(
+            "voip24h_db_calls_active",
+            "Database calls running or waiting for a connection.",
+            registry=r,
+        )
+
+    def watch_database(self, gate: Any) -> None:
+        """Read the outage and waiting-line figures of ``gate`` (a GatedReader) live."""
+        self.db_down.set_function(gate.outage.seconds)
+        self.db_outages.set_function(lambda: gate.outage.outages)
+        self.db_outage_failed.set_function(lambda: gate.outage.failed_total)
+        self.db_active.set_function(lambda: gate.active)
 
     def label(self, request_type: str | None) -> str:
         """A bounded label: a known request type, else 'none' (attackers pick the text)."""

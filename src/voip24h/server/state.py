@@ -8,6 +8,7 @@ from voip24h.config import Settings
 from voip24h.db.reader import Reader
 from voip24h.domain.mapping import ExtensionMatcher
 from voip24h.server.audit import AuditWriter
+from voip24h.server.dbgate import GatedReader
 from voip24h.server.guard import Guard
 from voip24h.server.middleware import Drain
 from voip24h.server.observability import AccessLog, Metrics
@@ -32,6 +33,8 @@ class State:
 
     def __post_init__(self) -> None:
         self.metrics.in_flight.set_function(lambda: self.drain.in_flight)
+        if isinstance(self.reader, GatedReader):
+            self.metrics.watch_database(self.reader)
         buckets = make_buckets(
             self.settings.redis_url,
             self.settings.redis_key_prefix,

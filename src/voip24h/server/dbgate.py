@@ -1,0 +1,131 @@
+"""The server's door to the database: a bound on requests waiting for a connection, and
+the outage log (one line when the database goes down, one when it is back).
+
+Wraps the Reader every request reads through; db/reader.py itself stays unaware of both.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.engine import Dialect
+
+from voip24h import errors
+from voip24h.db.reader import Reader, Statement
+
+log = logging.getLogger("voip24h.db")
+
+
+class Outage:
+    """Tracks one database outage at a time: its start, failed requests and end.
+
+    A dead database fails every request; logging each would bury the log (and cost the
+    time of a write per request), so the outage is logged once when it starts and once
+    when the first request succeeds again, with the count and the duration.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.started: float | None = None
+        self.failed = 0
+        self.outages = 0  # outages begun since the process started
+        self.failed_total = 0
+
+    @property
+    def down(self) -> bool:
+        return self.started is not None
+
+    def failure(self, error: errors.ApiError) -> None:
+        """A request failed with database_unavailable."""
+        if self.started is None:
+            self.started = self._clock()
+            self.failed = 0
+            self.outages += 1
+            log.warning(
+                "database outage started: %s (%s)", error.error_code, error.__cause__ or error
+            )
+        self.failed += 1
+        self.failed_total += 1
+
+    def success(self) -> None:
+        """A database call succeeded: ends the outage, if one is going on."""
+        if self.started is None:
+            return
+        seconds = self._clock() - self.started
+        log.warning(
+            "database outage ended after %.1f s; %d requests failed", seconds, self.failed
+        )
+        self.started = None
+
+    def seconds(self) -> float:
+        """How long the current outage has lasted (0 when the database is up)."""
+        return 0.0 if self.started is None else self._clock() - self.started
+
+
+class GatedReader(Reader):
+    """``reader`` with at most ``limit`` calls at once (the pool plus its waiting line);
+    more are refused with database_busy at once instead of queueing without end."""
+
+    def __init__(self, reader: Reader, limit: int, outage: Outage) -> None:
+        super().__init__(reader.timeout)
+        self._reader = reader
+        self._limit = limit
+        self.outage = outage
+        self.active = 0
+        self.refused = 0
+
+    @property
+    def renders_json(self) -> bool:  # type: ignore[override]
+        return self._reader.renders_json
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._reader.dialect
+
+    def prepare(self, key: Any, build: Any) -> Statement:
+        return self._reader.prepare(key, build)
+
+    def _enter(self) -> None:
+        if self.active >= self._limit:
+            self.refused += 1
+            raise errors.DatabaseBusy()
+        self.active += 1
+
+    def _failed(self, exc: errors.ApiError) -> None:
+        if isinstance(exc, errors.DatabaseUnavailable):
+            self.outage.failure(exc)
+
+    async def fetch(self, statement: Statement, params: Mapping[str, Any]) -> list[Sequence[Any]]:
+        self._enter()
+        try:
+            rows = await self._reader.fetch(statement, params)
+        except errors.ApiError as exc:
+            self._failed(exc)
+            raise
+        finally:
+            self.active -= 1
+        self.outage.success()
+        return rows
+
+    async def stream(
+        self, statement: Statement, params: Mapping[str, Any], chunk_rows: int
+    ) -> AsyncIterator[list[Sequence[Any]]]:
+        self._enter()
+        try:
+            async for rows in self._reader.stream(statement, params, chunk_rows):
+                self.outage.success()
+                yield rows
+        except errors.ApiError as exc:
+            self._failed(exc)
+            raise
+        finally:
+            self.active -= 1
+
+    async def start(self) -> None:
+        await self._reader.start()
+
+    async def close(self) -> None:
+        await self._reader.close()
