@@ -371,3 +371,34 @@ def test_a_database_never_upgraded_gets_one_message(tmp_path, monkeypatch, args)
     assert result.output.splitlines()[-1] == (
         "Error: the database schema is not current: run `voip24h db upgrade` first"
     )
+
+
+def test_demo_recording_downloads_as_a_playable_wav(tmp_path, monkeypatch):
+    """recordingDownload of the seed call, as README and docs/examples.md show it."""
+    import io
+    import wave
+
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    result = run("demo", "--db", url, "--calls", "20", "--no-serve")
+    line = next(line for line in result.output.splitlines() if "'demo' sees" in line)
+    settings = load_settings(
+        {"database_url": url, "recordings_dir": str(tmp_path / "voip24h-demo-recordings")},
+        environ={},
+    )
+    with TestClient(create_app(settings)) as client:
+        answer = client.post(
+            API,
+            json={
+                "requestType": "recordingDownload",
+                "partnerSecret": line.split()[-1],
+                "data": {"callId": "1532857052.131132"},
+            },
+        ).json()
+        assert answer["respCode"] == 0, answer
+        response = client.get(answer["data"]["link"])
+    assert response.status_code == 200
+    assert response.headers["content-disposition"].startswith("attachment")
+    assert "1532857052.131132.wav" in response.headers["content-disposition"]
+    with wave.open(io.BytesIO(response.content)) as played:
+        assert (played.getframerate(), played.getnframes()) == (8000, 8000)

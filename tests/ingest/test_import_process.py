@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import select as select_mod
 import signal
 import subprocess
@@ -63,7 +64,7 @@ def index_names(engine: Any) -> set[str]:
     return {str(ix["name"]) for table in ("cdr", "call_records") for ix in found.get_indexes(table)}
 
 
-def test_progress_bar_on_a_terminal_shows_rate_bytes_and_eta(tmp_path):
+def test_progress_bar_on_an_80_column_terminal_shows_bytes_rows_rate_and_eta(tmp_path):
     url = f"sqlite:///{tmp_path / 'v.db'}"
     engine = make_engine(url)
     migrate.upgrade(engine)
@@ -71,7 +72,7 @@ def test_progress_bar_on_a_terminal_shows_rate_bytes_and_eta(tmp_path):
     path = tmp_path / "Master.csv"
     path.write_text(master_csv([call(n) for n in range(20_000)], layout_columns(True, True, True)))
     main, child = pty.openpty()
-    env = environment() | {"COLUMNS": "160", "TERM": "xterm"}
+    env = environment() | {"COLUMNS": "80", "TERM": "xterm"}
     process = subprocess.Popen(
         voip24h("import", path, "--db", url, "--batch-size", 1000),
         env=env,
@@ -95,9 +96,13 @@ def test_progress_bar_on_a_terminal_shows_rate_bytes_and_eta(tmp_path):
     os.close(main)
     assert process.returncode == 0
     assert out.decode() == "imported 20,000 rows, skipped 0 duplicates, rejected 0\n"
-    text = shown.decode("utf-8", "replace")
-    assert "rows/s" in text and "importing" in text
-    assert "MB" in text  # bytes done / total
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.decode("utf-8", "replace"))
+    drawn = [line for line in re.split(r"[\r\n]", text) if line.strip()]
+    assert drawn and all(len(line) <= 80 for line in drawn)  # one line on an 80-column terminal
+    total = f"{path.stat().st_size / 1e6:.1f} MB"  # bytes read of the file's size
+    shape = rf"^importing ━+ [0-9.]+ MB/{total} [0-9,]+ rows [0-9,]+/s +eta \d:\d\d:\d\d$"
+    assert any(re.match(shape, line) for line in drawn), drawn
+    assert f"{total}/{total} 20,000 rows" in drawn[-1]  # then the indexes of an initial load
 
 
 def test_quiet_on_a_terminal_draws_nothing(tmp_path):

@@ -27,6 +27,28 @@ db_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
 
 
+def progress_options(action: Callable[..., Any]) -> Callable[..., Any]:
+    """``--progress/--no-progress`` and ``--quiet``, passed on as ``display`` (progress.py)."""
+
+    @functools.wraps(action)
+    def wrapper(*args: Any, progress: bool | None, quiet: bool, **kwargs: Any) -> Any:
+        from voip24h.ingest.progress import mode
+
+        if quiet and progress:
+            raise click.UsageError("--quiet and --progress contradict each other: give one")
+        return action(*args, display=mode(progress, quiet), **kwargs)
+
+    wrapper = click.option(
+        "--quiet", is_flag=True, help="No progress display (the same as --no-progress)."
+    )(wrapper)
+    return click.option(
+        "--progress/--no-progress",
+        default=None,
+        help="Progress on stderr: a bar on a terminal; --progress off a terminal prints a "
+        "plain line every 10 s and at the end [default: a bar only on a terminal].",
+    )(wrapper)
+
+
 def settings_from(ctx: click.Context, **flags: Any) -> Settings:
     """Settings for this command: defaults <- --config file <- environment <- flags."""
     from voip24h.db.engine import DatabaseUrlError

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import shlex
+import struct
+import wave
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import click
@@ -41,6 +45,11 @@ MOBILE_PREFIXES = [
 ]
 LANDLINE_PREFIXES = ["024", "028", "0236", "0225", "0292"]
 DISPOSITIONS = ["ANSWERED"] * 6 + ["NO ANSWER"] * 3 + ["BUSY", "FAILED", "CONGESTION"]
+
+# The recording of the first seed call (FreePBX's name for it), so that recordingListen
+# and recordingDownload of 1532857052.131132 answer a link that plays on a fresh demo.
+SEED_RECORDING = "out-0982056720-137-20180729-163732-1532857052.131132.wav"
+SEED_RECORDING_DAY = "2018/07/29"
 
 # The two calls of the protocol's own samples, so they answer as documented.
 SEED_CALLS = [
@@ -197,12 +206,30 @@ class _Calls:
         ]
 
 
+def write_recording(recordings_dir: str) -> Path:
+    """The seed call's recording, in the monitor layout: one second of a quiet 440 Hz
+    tone, an 8 kHz 16-bit mono WAV (16 KB) any player opens."""
+    path = Path(recordings_dir, SEED_RECORDING_DAY, SEED_RECORDING)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rate = 8000
+    samples = (round(3000 * math.sin(2 * math.pi * 440 * n / rate)) for n in range(rate))
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"".join(struct.pack("<h", value) for value in samples))
+    return path
+
+
 def demo_rows(calls: int, zone: Any, now: datetime, seed: int = 24) -> Iterator[dict[str, Any]]:
     """Deterministic demo CDR rows: mid-2018 (the protocol samples' dates) and the last 30 days."""
     rng = random.Random(seed)
     make = _Calls(rng, zone)
-    for uniqueid, start, number in SEED_CALLS:
-        yield from make.outbound(start, "acme", "137", number, uniqueid, "NO ANSWER")
+    for index, (uniqueid, start, number) in enumerate(SEED_CALLS):
+        rows = make.outbound(start, "acme", "137", number, uniqueid, "NO ANSWER")
+        if index == 0:
+            rows[0]["recordingfile"] = SEED_RECORDING
+        yield from rows
     windows = [(datetime(2018, 6, 1), datetime(2018, 7, 31)), (now - timedelta(days=30), now)]
     for index in range(calls):
         first, last = windows[index % 2]
@@ -235,6 +262,14 @@ def demo_rows(calls: int, zone: Any, now: datetime, seed: int = 24) -> Iterator[
     metavar="URL",
     help="Database to fill with demo data.",
 )
+@click.option(
+    "--recordings",
+    "recordings_dir",
+    default="voip24h-demo-recordings",
+    show_default=True,
+    metavar="DIR",
+    help="Directory the demo's call recording is written to, and served from.",
+)
 @click.option("--host", default=None, help="Listen address [default 127.0.0.1].")
 @click.option("--port", type=int, default=None, help="Listen port [default 8024].")
 @click.option(
@@ -254,6 +289,7 @@ def demo_rows(calls: int, zone: Any, now: datetime, seed: int = 24) -> Iterator[
 def demo(
     ctx: click.Context,
     database_url: str,
+    recordings_dir: str,
     host: str | None,
     port: int | None,
     calls: int,
@@ -270,7 +306,10 @@ def demo(
     from voip24h.ingest.loader import Loader
     from voip24h.service import partner_admin
 
-    settings = settings_from(ctx, database_url=database_url, host=host, port=port)
+    settings = settings_from(
+        ctx, database_url=database_url, recordings_dir=recordings_dir, host=host, port=port
+    )
+    write_recording(settings.recordings_dir)
     engine = engine_for(settings)
     migrate.upgrade(engine)
     loader = Loader(engine, settings)

@@ -11,26 +11,27 @@ Exit codes (also in docs/ingestion.md):
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from voip24h.cli.common import (
     db_option,
     emit_json,
     engine_for,
     json_option,
+    progress_options,
     require_database_file,
     settings_from,
 )
 from voip24h.ingest.files import FileImporter, ImportSummary, plan_files
 from voip24h.ingest.layouts import Layout, LayoutError, custom_columns
 from voip24h.ingest.loader import IndexOutOfDate, Loader, SchemaOutOfDate
-from voip24h.ingest.progress import interactive
+from voip24h.ingest.progress import Mode, tracker
 from voip24h.ingest.rejects import RejectsWriter
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
@@ -49,40 +50,18 @@ class ImportFailure(click.ClickException):
 
 
 @contextmanager
-def import_bar(total_bytes: int, *, quiet: bool) -> Iterator[Callable[..., None]]:
-    """``update(bytes_done, rows_done[, doing])``: a rich bar on a terminal, nothing otherwise.
+def import_bar(total_bytes: int, display: Mode) -> Iterator[Callable[..., None]]:
+    """``update(bytes_done, rows_done[, doing])`` for FileImporter: bytes read of the
+    total, rows, rows per second and the time left (progress.py).
 
-    ``doing`` replaces the bar's "importing" label (e.g. "building index ...").
+    ``doing`` replaces the "importing" label (e.g. "building index ...").
     """
-    if quiet or not interactive():
-        yield lambda done, rows, doing=None: None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    with tracker("importing", display=display, total=total_bytes, unit="bytes") as update:
 
-    started = time.monotonic()
-    columns = [
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TextColumn("{task.fields[rows]}"),
-        TimeRemainingColumn(),
-    ]
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("importing", total=total_bytes, rows="")
+        def progress(done: int, rows: int, doing: str | None = None) -> None:
+            update(done, rows=rows, label=doing or "importing")
 
-        def update(done: int, rows: int, doing: str | None = None) -> None:
-            elapsed = max(time.monotonic() - started, 1e-6)
-            rate = f"{rows:,} rows {rows / elapsed:,.0f} rows/s"
-            bar.update(task, completed=done, rows=rate, description=doing or "importing")
-
-        yield update
+        yield progress
 
 
 def _loader(ctx: click.Context, database_url: str | None) -> tuple[Loader, Any]:
@@ -171,7 +150,7 @@ def _report(summary: ImportSummary, as_json: bool) -> None:
     is_flag=True,
     help="With --follow on a file with no lines yet: it has the 16 default columns.",
 )
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@progress_options
 @db_option
 @json_option
 @click.pass_context
@@ -190,7 +169,7 @@ def import_cmd(
     follow: bool,
     poll_interval: float,
     default_layout: bool,
-    quiet: bool,
+    display: Mode,
     database_url: str | None,
     as_json: bool,
 ) -> None:
@@ -204,6 +183,8 @@ def import_cmd(
     """
     from sqlalchemy.exc import DBAPIError
 
+    if as_json and ctx.get_parameter_source("progress") is not ParameterSource.COMMANDLINE:
+        display = "off"  # the JSON summary alone, unless --progress is asked for
     if len(delimiter) != 1:
         raise ImportFailure("--delimiter must be one character", EXIT_USAGE)
     flags = Layout(loguniqueid, loguserfield, newcdrcolumns)
@@ -243,11 +224,11 @@ def import_cmd(
                 delimiter=delimiter,
                 rejects=rejects,
                 poll_interval=poll_interval,
-                quiet=quiet or as_json,
+                display=display,
             )
         return
     total = sum(_size(path) for path in files)
-    with rejects, import_bar(total, quiet=quiet or as_json) as update:
+    with rejects, import_bar(total, display) as update:
         importer = FileImporter(
             loader,
             settings.zone,

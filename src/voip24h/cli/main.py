@@ -13,11 +13,13 @@ from voip24h.cli.common import (
     emit_json,
     engine_for,
     json_option,
+    progress_options,
     require_database_file,
     settings_from,
 )
 from voip24h.cli.serving import run_server
 from voip24h.config import Settings
+from voip24h.ingest.progress import Mode
 
 # Subcommands in modules of their own, imported only when run (or listed): `voip24h
 # import` need not load the HTTP client, the audit reader or the demo generator.
@@ -184,23 +186,30 @@ def _restore_indexes(engine: Any) -> None:
 
 @db.command()
 @db_option
-@click.option("--quiet", is_flag=True, help="No progress display.")
+@progress_options
 @click.pass_context
 @database_errors
-def reindex(ctx: click.Context, database_url: str | None, quiet: bool) -> None:
-    """Rebuild the call records from the cdr table (after changing mapping settings)."""
+def reindex(ctx: click.Context, database_url: str | None, display: Mode) -> None:
+    """Rebuild the call records from the cdr table (after changing mapping settings).
+
+    On a terminal a bar shows the cdr rows done of their total and the time left.
+    """
+    from voip24h.db import migrate
+    from voip24h.db.queries import cdr as cdr_queries
     from voip24h.ingest.loader import Loader
-    from voip24h.ingest.progress import counter
+    from voip24h.ingest.progress import tracker
 
     settings = settings_from(ctx, database_url=database_url)
     require_database_file(settings)
     loader = Loader(engine_for(settings), settings)
-    from voip24h.db import migrate
-
     if not migrate.is_current(loader.engine):
         raise click.ClickException(migrate.NOT_CURRENT)
-    with counter("reindexing", quiet=quiet) as update:
-        written = loader.reindex(progress=lambda rows, recs: update(rows, f"{recs:,} records"))
+    total = None
+    if display != "off":  # one count (an index scan) for the bar's total and time left
+        with loader.engine.connect() as conn:
+            total = cdr_queries.count(conn)
+    with tracker("reindexing", display=display, total=total) as update:
+        written = loader.reindex(progress=lambda rows, records: update(rows))
     click.echo(f"reindexed: {written:,} call records")
 
 

@@ -31,6 +31,7 @@ from sqlalchemy.exc import DBAPIError
 from voip24h.db.queries import meta as meta_queries
 from voip24h.ingest.csvstream import RawRecord, RecordSplitter
 from voip24h.ingest.loader import Loader, LoadStats
+from voip24h.ingest.progress import Mode, tracker
 from voip24h.ingest.rejects import RejectsWriter
 from voip24h.ingest.rows import RowParser
 
@@ -301,12 +302,10 @@ def run_follow(
     delimiter: str,
     rejects: RejectsWriter,
     poll_interval: float,
-    quiet: bool,
+    display: Mode = "off",
     max_seconds: float | None = None,
 ) -> Follower:
     """Follow ``path`` until SIGINT/SIGTERM (or ``max_seconds``); database errors are retried."""
-    from voip24h.ingest.progress import counter
-
     follower = Follower(
         loader, path, columns, usegmtime=usegmtime, delimiter=delimiter, rejects=rejects
     )
@@ -319,7 +318,7 @@ def run_follow(
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
     backoff = poll_interval
     try:
-        with counter(f"following {path}", quiet=quiet) as update:
+        with tracker(f"following {path}", display=display, unit="new rows") as update:
             while not stop["now"] and (deadline is None or time.monotonic() < deadline):
                 try:
                     follower.poll()
@@ -329,7 +328,7 @@ def run_follow(
                     follower._started = False  # reopen at the committed checkpoint
                     backoff = min(backoff * 2, 30.0)
                 stats = follower.stats
-                update(stats.inserted, f"new rows, {follower.rejected:,} rejected")
+                update(stats.inserted, note=f"{follower.rejected:,} rejected")
                 time.sleep(backoff)
     finally:
         for sig, handler in previous.items():
