@@ -179,6 +179,22 @@ class Settings:
         "recording links; empty: taken from the request's Host.",
     )
 
+    # --- push: events and webhooks (issue 20) ---
+    event_retention_days: int = _setting(
+        30, "Events older than this many days are deleted; getEvents cannot reach past them."
+    )
+    webhook_allow_cidrs: str = _setting(
+        "",
+        "Comma-separated networks (e.g. 10.20.0.0/16) webhooks may be delivered to although "
+        "they are loopback, private or link-local; empty: only public addresses.",
+    )
+    webhook_disable_after_days: int = _setting(
+        5, "A webhook endpoint failing every delivery for this many days is disabled."
+    )
+    webhook_max_in_flight: int = _setting(
+        4, "Most deliveries one webhook endpoint has under way at once (in sequence order)."
+    )
+
     def replace(self, **changes: Any) -> Settings:
         """A copy with some values changed, validated again."""
         new = dataclasses.replace(self, **changes)
@@ -267,6 +283,18 @@ class Settings:
             raise SettingsError("recording_link_key: must have at least 32 characters")
         if self.public_url and not self.public_url.startswith(("http://", "https://")):
             raise SettingsError("public_url: must start with http:// or https://")
+        self._validate_push()
+
+    def _validate_push(self) -> None:
+        from voip24h.domain.netaddr import parse_networks
+
+        for name in ("event_retention_days", "webhook_disable_after_days", "webhook_max_in_flight"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name}: must be at least 1")
+        try:
+            parse_networks(self.webhook_allow_cidrs)
+        except ValueError as exc:
+            raise SettingsError(f"webhook_allow_cidrs: {exc}") from exc
 
 
 def describe() -> list[tuple[str, str, Any, str]]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -159,6 +160,96 @@ meta = Table(
     metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
+    **_MYSQL,
+)
+
+# --- push: the event outbox, webhook endpoints and their deliveries (issue 20) ---
+
+# The outbox. ``seq`` orders every event; it is handed out from the ``sequences`` row
+# "events" inside the writing transaction (events.append_events), whose row lock makes
+# concurrent writers commit their events in seq order, so a reader's cursor never skips
+# an event committed late. accountcode, user_ext and user_num are the record's, under
+# call_records' names, so the partner scope clause applies to this table as it is.
+events = Table(
+    "events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("id", String(40), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("occurred_at", DateTime, nullable=False),
+    Column("accountcode", String(80), nullable=False, default=""),
+    Column("user_ext", String(80), nullable=False, default=""),
+    Column("user_num", BigInteger),
+    Column("callid", String(150), nullable=False, default=""),
+    Column("payload", Text, nullable=False),
+    Index("ux_events_id", "id", unique=True),
+    Index("ix_events_occurred_at", "occurred_at"),
+    **_MYSQL,
+)
+
+sequences = Table(
+    "sequences",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+    **_MYSQL,
+)
+
+# A partner's webhook URL. The signing secret is stored as given (not hashed): the
+# deliverer needs it to sign, so this table is as sensitive as the secrets themselves.
+# previous_secret still signs (a second signature) until previous_until, while a
+# partner's receivers move to the new one. ``last_seq`` is how far the deliverer has
+# queued the event stream for this endpoint.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("partner_id", Id, ForeignKey("partners.id", ondelete="CASCADE"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("secret", String(100), nullable=False),
+    Column("previous_secret", String(100)),
+    Column("previous_until", DateTime),
+    Column("event_types", Text, nullable=False, default=""),
+    Column("users", Text, nullable=False, default=""),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("disabled_reason", String(255), nullable=False, default=""),
+    Column("failing_since", DateTime),
+    Column("last_seq", BigInteger, nullable=False, default=0),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_webhook_endpoints_partner", "partner_id"),
+    **_MYSQL,
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "endpoint_id",
+        String(40),
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("event_seq", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("last_status", Integer),
+    Column("last_error", String(255), nullable=False, default=""),
+    # pending, delivered or failed (the schedule ran out, or the endpoint was disabled)
+    Column("state", String(16), nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ux_webhook_deliveries_event", "endpoint_id", "event_seq", unique=True),
+    Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
+    **_MYSQL,
+)
+
+# One row per singleton job (the deliverer): who holds it and until when.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", DateTime, nullable=False),
     **_MYSQL,
 )
 

@@ -1,0 +1,1 @@
+"""Push: webhook targets (SSRF guard), Standard Webhooks signing and the retry schedule."""
