@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -233,3 +234,70 @@ def test_the_client_example_outside_the_venv_says_how_to_run_it(tmp_path):
     assert result.stderr.splitlines()[0] == (
         "with_client.py needs the voip24h package: run it with the clone's venv"
     )
+
+
+def _documented_commands() -> list[str]:
+    """Every command line of docs/examples.md's ``sh`` blocks that runs an example."""
+    text = (ROOT / "docs" / "examples.md").read_text()
+    blocks = text.split("```sh\n")[1:]
+    lines = [line for block in blocks for line in block.split("```")[0].splitlines()]
+    runners = ("examples/", "python3 ", ".venv/bin/python ", "node ", "php ")
+    return [line.split("  #")[0].strip() for line in lines if line.startswith(runners)]
+
+
+DOCUMENTED = _documented_commands()
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
+    """A live server on the demo data (`voip24h demo`, its recording included) plus
+    examples/Master.csv, as the tutorial's step 4 leaves it; the secret of partner demo."""
+    home = tmp_path_factory.mktemp("demo")
+    url = f"sqlite:///{home / 'voip24h-demo.db'}"
+    recordings = str(home / "recordings")
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["demo", "--db", url, "--recordings", recordings, "--no-serve"])
+    assert shown.exit_code == 0, shown.output
+    secret = next(line for line in shown.output.splitlines() if "'demo' sees" in line).split()[-1]
+    loaded = runner.invoke(cli, ["import", str(EXAMPLES / "Master.csv"), "--db", url])
+    assert loaded.exit_code == 0, loaded.output
+    settings = load_settings({"database_url": url, "recordings_dir": recordings}, environ={})
+    with live_server(create_app(settings)) as live:
+        yield live, secret
+
+
+@pytest.mark.parametrize("command", DOCUMENTED)
+def test_every_command_of_docs_examples_runs_as_documented(demo_server, command):
+    """Run from the repository root as the page says; `.venv/bin/python` is this test's
+    Python (a worktree may have no .venv of its own)."""
+    program = command.split()[0]
+    if program in ("node", "php") and shutil.which(program) is None:
+        pytest.skip(f"{program} is not installed")
+    live, secret = demo_server
+    env = {**os.environ, "VOIP24H_URL": live.url, "VOIP24H_PARTNER_SECRET": secret}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    if program == ".venv/bin/python":
+        command = command.replace(".venv/bin/python", shlex.quote(sys.executable), 1)
+    result = subprocess.run(
+        command, shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    if program.startswith("examples/curl/"):
+        answer = json.loads(result.stdout)
+        assert answer["respCode"] == 0, answer
+        data = answer["data"]
+        if "recording" in command:
+            assert httpx.get(data["link"]).status_code == 200  # the demo's WAV
+        else:
+            assert data, "the demo data answers every documented request"
+    else:
+        assert result.stdout.strip(), "the demo data answers every documented request"
+
+
+def test_docs_examples_shows_a_command_for_every_example():
+    """The page's blocks cover every example in examples/ (so the test above runs them all)."""
+    shown = " ".join(DOCUMENTED)
+    for name in ("curl/getUser.sh", "python/partner.py", "python/with_client.py",
+                 "node/partner.mjs", "php/partner.php"):
+        assert f"examples/{name}" in shown
