@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import time
 import uuid
@@ -278,6 +279,25 @@ def test_restart_copies_only_what_is_new(source, engine, db_url):
     assert json.loads(first.output)["copied"] == 3
     assert json.loads(second.output)["copied"] == 1
     assert uniqueids(engine) == uid(0, 1, 2, 3)
+
+
+def test_once_with_progress_off_a_terminal_prints_rows_of_the_total_and_eta(
+    source, engine, db_url
+):
+    for n in range(5):
+        source.write(n)
+    args = ["--source", source.url, "--db", db_url, "--once"]
+    shown = CliRunner().invoke(sync_cmd, [*args, "--progress"])
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout.startswith("copied 5 rows, skipped 0 duplicates, rejected 0;")
+    assert re.fullmatch(
+        r"syncing: 5/5 rows, [0-9,]+ rows/s, eta 0:00:00\n", shown.stderr
+    ), shown.stderr
+    quiet = CliRunner().invoke(sync_cmd, [*args, "--quiet"])
+    assert (quiet.exit_code, quiet.stderr) == (0, "")
+    both = CliRunner().invoke(sync_cmd, [*args, "--quiet", "--progress"])
+    assert both.exit_code == 2
+    assert "--quiet and --progress contradict each other" in both.output
 
 
 def test_each_schema_s_own_columns_come_along(source, engine, db_url):

@@ -161,6 +161,24 @@ def test_unknown_fields_in_data_are_rejected_by_name(add_partner, client):
         assert extra in answer.json()["respMsg"]
 
 
+def test_unknown_top_level_fields_are_rejected_by_name_like_data_fields(add_partner, client):
+    secret = add_partner()
+    for extra in ("partnerSecert", "user"):
+        doc = {"requestType": "getUser", "partnerSecret": secret, "data": {"user": "137"}}
+        answer = client.post(API, json={**doc, extra: "137"})
+        assert answer.status_code == 400
+        assert answer.json() == {
+            "respCode": -1,
+            "respMsg": f"'{extra}' is not a field of the request; "
+            "expected only requestType, partnerSecret, data.",
+            "errorCode": "unknown_field",
+        }
+    ok = client.post(
+        API, json={"requestType": "getUser", "partnerSecret": secret, "data": {"user": "137"}}
+    )
+    assert ok.json()["respCode"] == 0
+
+
 def test_date_range_and_row_count_are_bounded(load, add_partner, make_client):
     load(*[cdr_row(uniqueid=f"b.{n}") for n in range(3)])
     secret = add_partner()

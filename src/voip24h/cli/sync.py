@@ -7,6 +7,7 @@ could not reach a database.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import signal
@@ -24,6 +25,7 @@ from voip24h.cli.importing import (
     ImportFailure,
     _loader,
 )
+from voip24h.ingest.progress import Mode
 from voip24h.ingest.rejects import RejectsWriter
 
 _DURATION = re.compile(r"([0-9]+)\s*([smhd]?)", re.ASCII)
@@ -80,7 +82,13 @@ def parse_aliases(values: tuple[str, ...]) -> dict[str, str]:
     help="A source column that is a cdr column under another name (repeatable).",
 )
 @click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False), help="Rejects file.")
-@click.option("--quiet", is_flag=True, help="No progress messages.")
+@click.option("--quiet", is_flag=True, help="No progress bar and no progress messages.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress of the catch-up on stderr: a bar on a terminal; --progress off a "
+    "terminal prints a plain line every 10 s [default: a bar only on a terminal].",
+)
 @db_option
 @json_option
 @click.pass_context
@@ -95,6 +103,7 @@ def sync_cmd(
     alias_values: tuple[str, ...],
     rejects_path: str | None,
     quiet: bool,
+    progress: bool | None,
     database_url: str | None,
     as_json: bool,
 ) -> None:
@@ -107,8 +116,14 @@ def sync_cmd(
 
     from voip24h.db.engine import DatabaseUrlError
     from voip24h.db.queries.source_cdr import SourceTableError
+    from voip24h.ingest.progress import mode
     from voip24h.ingest.sync import Syncer
 
+    if quiet and progress:
+        raise ImportFailure("--quiet and --progress contradict each other: give one", EXIT_USAGE)
+    display = mode(progress, quiet)
+    if as_json and progress is None:
+        display = "off"  # the JSON summary alone, unless --progress is asked for
     if since is not None and not once:
         raise ImportFailure("--since goes with --once", EXIT_USAGE)
     try:
@@ -130,24 +145,40 @@ def sync_cmd(
     try:
         if once:
             try:
-                if since is not None:
-                    syncer.catch_up(since)
-                else:
-                    syncer.poll()
+                _catch_up(syncer, since, display)
             except SourceTableError as exc:
                 raise ImportFailure(str(exc), EXIT_USAGE) from None
             except DBAPIError as exc:
                 raise ImportFailure(f"database error: {exc.orig}", EXIT_STOPPED) from None
             _report(syncer.stats.as_dict(), as_json)
             ctx.exit(EXIT_REJECTED if syncer.stats.rejected else 0)
-        _run_forever(syncer, interval, quiet)
+        _run_forever(syncer, interval, quiet or progress is False, display)
         _report(syncer.stats.as_dict(), as_json)
     finally:
         syncer.close()
         rejects.close()
 
 
-def _run_forever(syncer: Any, interval: float, quiet: bool) -> None:
+def _catch_up(syncer: Any, since: datetime | None, display: Mode) -> None:
+    """The first copy (or ``--since``'s), with rows read of the total and the time left."""
+    from contextlib import ExitStack
+
+    from voip24h.ingest.progress import tracker
+
+    with ExitStack() as stack:
+        shown: list[Any] = []
+
+        def progress(read: int, total: int | None) -> None:
+            if not shown:  # the bar is drawn once the total is known (its first call)
+                shown.append(stack.enter_context(tracker("syncing", display=display, total=total)))
+            shown[0](read)
+
+        syncer.catch_up(since, progress=progress if display != "off" else None)
+
+
+def _run_forever(syncer: Any, interval: float, quiet: bool, display: Mode) -> None:
+    from sqlalchemy.exc import DBAPIError
+
     from voip24h.db.queries.source_cdr import SourceTableError
 
     stop = {"now": False}
@@ -166,6 +197,11 @@ def _run_forever(syncer: Any, interval: float, quiet: bool) -> None:
             click.echo(f"sync: {stats.copied:,} rows copied, newest {stats.newest}", err=True)
 
     try:
+        if display != "off":
+            # A database error here is left to run() below: it reports it, waits and
+            # reads the window again.
+            with contextlib.suppress(DBAPIError):
+                _catch_up(syncer, None, display)
         syncer.run(interval, should_stop=lambda: stop["now"], on_poll=on_poll)
     except SourceTableError as exc:
         raise ImportFailure(str(exc), EXIT_USAGE) from None

@@ -160,14 +160,28 @@ class Syncer:
                 self._table, self._time = source_cdr.reflect(conn, self.table_name)
         return self._table, self._time
 
-    def catch_up(self, since: datetime | None = None) -> None:
-        """Copy every row from the saved window on (all rows the first time), streamed."""
+    def catch_up(
+        self,
+        since: datetime | None = None,
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> None:
+        """Copy every row from the saved window on (all rows the first time), streamed.
+
+        ``progress(rows_read, total)`` is called after each batch (``total`` counted
+        once up front, only when a progress callback is given).
+        """
         table, time_column = self._source()
         if since is None:
             saved = self.saved_newest()
             self.stats.newest = saved
             since = None if saved is None else saved - self.lookback
         self._seen.clear()
+        total = None
+        if progress is not None:
+            with self.engine.connect() as conn:
+                total = source_cdr.count_since(conn, time_column, since)
+            progress(0, total)
+        read = 0
         # A server-side cursor (streaming) needs a transaction: a read-only one here.
         with self.engine.connect() as auto:
             conn = auto.execution_options(isolation_level="READ COMMITTED")
@@ -176,6 +190,9 @@ class Syncer:
             for batch in batched(rows, self.batch_size):
                 for when, n in self._load(batch, time_column.name).items():
                     self._seen[when] = self._seen.get(when, 0) + n
+                read += len(batch)
+                if progress is not None:
+                    progress(read, total)
         self._caught_up = True
 
     def poll(self) -> int:

@@ -110,6 +110,7 @@ def request_structs() -> list[type]:
                 tag_field="requestType",
                 tag=name,
                 kw_only=True,
+                forbid_unknown_fields=True,
             )
         )
     return structs

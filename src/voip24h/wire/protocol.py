@@ -180,6 +180,11 @@ DATA_TYPES: dict[str, type[_Data]] = {
 }
 
 
+# One rule at both levels: a field the protocol does not define is refused by name
+# (400 unknown_field), so a misspelt "partnerSecert" or "formDate" never passes silently.
+ENVELOPE_FIELDS = ("requestType", "partnerSecret", "data")
+
+
 @dataclass(frozen=True)
 class Envelope:
     """The outer request: which request type, the secret, and the raw data object."""
@@ -208,6 +213,12 @@ def parse_envelope(body: bytes) -> Envelope:
         known = ", ".join(DATA_TYPES)
         raise errors.UnknownRequestType(
             f"Unknown requestType {_short(request_type)}; expected one of: {known}."
+        )
+    unknown = [key for key in doc if key not in ENVELOPE_FIELDS]
+    if unknown:
+        raise errors.UnknownField(
+            f"{_short(unknown[0])} is not a field of the request; "
+            f"expected only {', '.join(ENVELOPE_FIELDS)}."
         )
     secret = doc.get("partnerSecret")
     if secret is not None and not isinstance(secret, str):

@@ -43,6 +43,14 @@ def counts_since(conn: Connection, time: Column[Any], since: datetime | None) ->
     return {when: int(n) for when, n in conn.execute(stmt)}
 
 
+def count_since(conn: Connection, time: Column[Any], since: datetime | None) -> int:
+    """How many rows from ``since`` on (the total a progress bar shows)."""
+    stmt = select(func.count()).select_from(time.table)
+    if since is not None:
+        stmt = stmt.where(time >= since)
+    return int(conn.execute(stmt).scalar_one())
+
+
 def rows_at(
     conn: Connection, table: Table, time: Column[Any], moments: Sequence[Any]
 ) -> list[dict[str, Any]]:
