@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bench.workload import ORDER_BY
+from bench.workload import ORDER_BY, tenant_of_secret
 
 PATH = "/api/v1/partner/voip24h"
 KEYS = ("callId", "user", "phoneNumber", "callType", "callStatus", "callDate")
@@ -48,7 +48,7 @@ def _epoch(day: str, plus: int = 0) -> int:
 
 def _args(doc: dict[str, Any]) -> tuple[str, list[Any]]:
     kind, data = doc["requestType"], doc["data"]
-    args: list[Any] = [doc["tenant"]]
+    args: list[Any] = [tenant_of_secret(doc["partnerSecret"])]
     if kind != "getDate":
         args.append(str(data["user"]))
     if kind != "getUser":

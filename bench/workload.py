@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -22,6 +23,17 @@ ALL_PARTNER = "bench-all"
 def secret_for(name: str) -> str:
     """A fixed secret per bench partner, the same on every backend and run."""
     return "bench-" + hashlib.sha256(f"voip24h-bench:{name}".encode()).hexdigest()
+
+
+@functools.cache
+def _tenants_by_secret() -> dict[str, str]:
+    names = (f"t{index:04d}" for index in range(10_000))  # dataset.Shape.tenant's names
+    return {secret_for(f"bench-{name}"): name for name in names}
+
+
+def tenant_of_secret(secret: str) -> str:
+    """The tenant whose bench partner holds ``secret`` (what the lean reference scopes by)."""
+    return _tenants_by_secret()[secret]
 
 
 def partner_tenants(shape: Shape) -> list[int]:
@@ -49,13 +61,12 @@ class Request:
         if self.kind != "getUser":
             data["fromDate"] = self.first.strftime("%d/%m/%Y")
             data["toDate"] = self.last.strftime("%d/%m/%Y")
-        # "tenant" is ignored by the server (unknown top-level keys are), and tells the
-        # lean reference (which has no auth) the partner's scope.
+        # The lean reference (which has no auth) finds the partner's tenant from the
+        # secret (tenant_of_secret): the server refuses unknown top-level fields.
         return {
             "requestType": self.kind,
             "partnerSecret": secret_for(self.partner),
             "data": data,
-            "tenant": self.tenant,
         }
 
 

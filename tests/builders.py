@@ -36,6 +36,8 @@ def cdr_row(**overrides: Any) -> dict[str, Any]:
         "linkedid": "1532857052.131132",
     }
     row.update(overrides)
+    if "uniqueid" in overrides and "linkedid" not in overrides:
+        row["linkedid"] = overrides["uniqueid"]  # a call of its own, as Asterisk writes it
     return row
 
 

@@ -53,7 +53,7 @@ def test_an_initial_load_defers_the_read_indexes_and_builds_them_at_the_end(
 
     deferred = [str(ix.name) for ix in indexes.deferrable()]
     assert notes == [f"building index {name}" for name in deferred]
-    assert "ix_records_user_ts" in deferred and "ix_cdr_uniqueid" not in deferred
+    assert "ix_records_user_ts" in deferred and "ix_cdr_callid" not in deferred
     assert index_names(engine) >= ALL
     assert not indexes.is_deferred(engine)
 

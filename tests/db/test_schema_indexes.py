@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy import Column, MetaData, Table, create_engine, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from voip24h.db import migrate
@@ -146,8 +146,15 @@ def test_upgrading_from_0005_makes_the_row_key_unique_through_an_index(engine):
     downgrade(engine, "0005")
     assert "ux_cdr_row_key" not in built(engine, "cdr")
     row = {"row_key": "k1", "calldate": datetime(2024, 1, 1), "uniqueid": "u1"}
+    # The table as it was at 0005: without the callid of 0009.
+    old = [c for c in cdr.columns if c.name != "callid"]
+    before = Table(
+        "cdr",
+        MetaData(),
+        *(Column(c.name, c.type, primary_key=c.primary_key, default=c.default) for c in old),
+    )
     with engine.begin() as conn:
-        conn.execute(cdr.insert(), row)
+        conn.execute(before.insert(), row)
 
     migrate.upgrade(engine)
 

@@ -86,13 +86,14 @@ def test_opt_in_fields_left_at_their_defaults_change_nothing(pbx, add_partner, p
 def test_get_call_data_returns_the_call_and_its_linked_legs(pbx, add_partner, post):
     secret = add_partner()
     got = post("getCallData", secret, {"callId": "1532840000.1"}).json()["data"]
+    # One conversation (its linkedid), both agents rung on it.
     assert [(r["callId"], r["user"], r["callStatus"]) for r in got] == [
-        ("1532840001.2", "201", "ANSWERED"),
+        ("1532840000.1", "201", "ANSWERED"),
         ("1532840000.1", "200", "NO ANSWER"),
     ]
-    # Asking by the second leg finds the first one through the shared linkedid.
+    # Asking by the uniqueid of the second leg's row finds the same conversation.
     again = post("getCallData", secret, {"callId": "1532840001.2"}).json()["data"]
-    assert sorted(r["callId"] for r in again) == ["1532840000.1", "1532840001.2"]
+    assert again == got
 
 
 def test_get_call_data_of_an_internal_call_has_both_users(pbx, add_partner, post):
@@ -103,9 +104,9 @@ def test_get_call_data_of_an_internal_call_has_both_users(pbx, add_partner, post
         ("101", "102", "INTERNAL"),
     ]
     queue = post("getCallData", secret, {"callId": "1532840001.2", "fields": ["linkedid"]})
-    assert {(r["callId"], r["linkedid"]) for r in queue.json()["data"]} == {
-        ("1532840000.1", "1532840000.1"),
-        ("1532840001.2", "1532840000.1"),
+    assert {(r["callId"], r["user"], r["linkedid"]) for r in queue.json()["data"]} == {
+        ("1532840000.1", "200", "1532840000.1"),
+        ("1532840000.1", "201", "1532840000.1"),
     }
 
 
@@ -113,13 +114,14 @@ def test_get_call_data_stays_in_scope(pbx, add_partner, post):
     acme_200 = add_partner("acme200", accountcodes=("acme",), extensions=("200",))
     got = post("getCallData", acme_200, {"callId": "1532840000.1"}).json()["data"]
     assert [(r["callId"], r["user"]) for r in got] == [("1532840000.1", "200")]
-    # The linked leg answered by 201 is not in scope: asking for it by its own id,
-    # or for another tenant's call, is indistinguishable from asking for no call
-    # (the linkedid is looked up among the partner's records only).
-    hidden_leg = post("getCallData", acme_200, {"callId": "1532840001.2"})
+    # Asked by the uniqueid of 201's leg, the conversation still shows only 200's
+    # record: 201's is not in scope.
+    by_leg = post("getCallData", acme_200, {"callId": "1532840001.2"}).json()["data"]
+    assert [(r["callId"], r["user"]) for r in by_leg] == [("1532840000.1", "200")]
+    # Another tenant's call is indistinguishable from no call.
     other = post("getCallData", acme_200, {"callId": "1532850000.7"})
     missing = post("getCallData", acme_200, {"callId": "9999999999.1"})
-    for response in (hidden_leg, other, missing):
+    for response in (other, missing):
         assert response.status_code == 404
         assert response.json() == {
             "respCode": -1,
@@ -215,7 +217,7 @@ def test_call_type_and_direction_filters(pbx, add_partner, post):
     internal = post("getDate", secret, {**window, "callType": "INTERNAL"})
     assert sorted(r["user"] for r in internal.json()["data"]) == ["101", "102"]
     inbound = post("getDate", secret, {**window, "direction": "INBOUND"})
-    assert sorted(ids(inbound)) == ["1532834934.130789", "1532840000.1", "1532840001.2"]
+    assert sorted(ids(inbound)) == ["1532834934.130789", "1532840000.1", "1532840000.1"]
     outbound_137 = post("getUser", secret, {"user": "137", "direction": "OUTBOUND"})
     assert sorted(ids(outbound_137)) == ["1532850000.7", "1532857052.131132"]
 
@@ -249,7 +251,7 @@ def test_filters_combine_with_each_other_and_with_get_call_data(pbx, add_partner
     data["phoneNumber"] = "098*"
     assert sorted(ids(post("getUser", secret, data))) == ["1532850000.7", "1532857052.131132"]
     narrowed = post("getCallData", secret, {"callId": "1532840000.1", "callStatus": ["ANSWERED"]})
-    assert [(r["callId"], r["user"]) for r in narrowed.json()["data"]] == [("1532840001.2", "201")]
+    assert [(r["callId"], r["user"]) for r in narrowed.json()["data"]] == [("1532840000.1", "201")]
 
 
 @pytest.mark.parametrize(

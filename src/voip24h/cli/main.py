@@ -156,10 +156,15 @@ def db() -> None:
 
 @db.command()
 @db_option
+@progress_options
 @click.pass_context
 @database_errors
-def upgrade(ctx: click.Context, database_url: str | None) -> None:
-    """Create the schema or bring it to the newest version."""
+def upgrade(ctx: click.Context, database_url: str | None, display: Mode) -> None:
+    """Create the schema or bring it to the newest version.
+
+    Rows stored by an older version get their conversation (callid) in batches, and
+    their call records are rebuilt; killed mid-way, it goes on where it stopped.
+    """
     from voip24h.db import migrate
 
     settings = settings_from(ctx, database_url=database_url)
@@ -172,6 +177,31 @@ def upgrade(ctx: click.Context, database_url: str | None) -> None:
     else:
         click.echo(f"schema upgraded from {before or 'empty'} to revision {after}")
     _restore_indexes(engine)
+    _rebuild_records(engine, settings, display)
+
+
+def _rebuild_records(engine: Any, settings: Settings, display: Mode) -> None:
+    """Fill the callids of rows from before 0009, then rebuild records built by older rules."""
+    from voip24h.ingest import rebuild
+    from voip24h.ingest.loader import IndexOutOfDate, Loader
+    from voip24h.ingest.progress import tracker
+
+    total = rebuild.pending(engine)
+    if total:
+        with tracker("conversations", display=display, total=total) as update:
+            filled = rebuild.fill_callids(engine, settings.zone, progress=update)
+        click.echo(f"conversations: {filled:,} rows given their callid")
+    loader = Loader(engine, settings)
+    try:
+        loader.check_ready()
+    except IndexOutOfDate:
+        with engine.connect() as conn:
+            from voip24h.db.queries import cdr as cdr_queries
+
+            rows = cdr_queries.count(conn)
+        with tracker("reindexing", display=display, total=rows) as update:
+            written = loader.reindex(progress=lambda done, records: update(done))
+        click.echo(f"reindexed: {written:,} call records (built with older rules or settings)")
 
 
 def _restore_indexes(engine: Any) -> None:

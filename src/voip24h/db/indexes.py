@@ -8,9 +8,9 @@ into an empty ``cdr`` table drops the secondary indexes of ``call_records``,
 ``ix_cdr_calldate`` and the unique ``ux_cdr_row_key``, loads, and creates them
 again (``voip24h import --keep-indexes`` opts out).
 
-Only ``ix_cdr_uniqueid`` stays: it finds the calls a batch continues, and with
+Only ``ix_cdr_callid`` stays: it finds the calls a batch continues, and with
 them the keys already stored, which is how duplicates are skipped while the
-unique index is away (a row's key determines its uniqueid). A marker in
+unique index is away (a row's key determines its conversation). A marker in
 ``voip24h_meta`` says the others are missing, and is cleared only once they all
 exist again, so an import killed mid-way leaves a database that the next import,
 ``voip24h db upgrade`` or ``voip24h serve`` completes. Meanwhile reads are right
@@ -28,7 +28,7 @@ from voip24h.db.queries import meta as meta_queries
 from voip24h.db.schema import call_records, cdr, meta
 
 MARKER = "indexes_deferred"
-KEPT = frozenset({"ix_cdr_uniqueid"})
+KEPT = frozenset({"ix_cdr_callid"})
 ROW_KEY_INDEX = "ux_cdr_row_key"
 
 

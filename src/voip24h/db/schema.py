@@ -65,8 +65,12 @@ cdr = Table(
     Column("linkedid", String(150), nullable=False, default=""),
     Column("peeraccount", String(80), nullable=False, default=""),
     Column("sequence", Integer),
+    # The conversation the row belongs to (domain/conversations.py): linkedid, else
+    # uniqueid, else derived from the caller channel. call_records.callid is this.
+    Column("callid", String(150), nullable=False, default=""),
     Index("ux_cdr_row_key", "row_key", unique=True),
     Index("ix_cdr_uniqueid", "uniqueid"),
+    Index("ix_cdr_callid", "callid"),
     Index("ix_cdr_calldate", "calldate"),
     **_MYSQL,
 )

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from voip24h.domain.conversations import conversation_of
 from voip24h.domain.dates import to_epoch
 from voip24h.domain.mapping import as_datetime
 
@@ -133,6 +134,7 @@ def normalize(raw: Mapping[str, Any], zone: ZoneInfo) -> dict[str, Any]:
             raise ValueError(f"sequence: {sequence!r} is not an integer") from None
         check_int("sequence", out["sequence"])
     out["row_key"] = row_key(out)
+    out["callid"] = conversation_of(out)  # "" until conversations.link derives it
     if not out["uniqueid"]:
         out["uniqueid"] = synthetic_uniqueid(out["calldate"], out["row_key"], zone)
     return out

@@ -209,7 +209,7 @@ def _call_date(start: datetime) -> str:
 def records_for_call(
     rows: Iterable[Mapping[str, Any]], matcher: ExtensionMatcher, zone: ZoneInfo
 ) -> list[CallRecord]:
-    """Records of the rows sharing one uniqueid: at most one per (callId, user).
+    """Records of the rows of one conversation (one callid): at most one per user.
 
     The row kept for a user is the best by disposition rank, then billsec; further
     ties go to the earliest start, lowest sequence, then row key, so the choice does
@@ -252,7 +252,7 @@ def _record(get: Callable[[str], Any], leg: Leg, start: datetime, zone: ZoneInfo
     """The record of one (call, user): ``leg`` of the row read by ``get``, dated ``start``."""
     user, tenant, phone, call_type, direction = leg
     return CallRecord(
-        _str(get("uniqueid")),
+        _str(get("callid") or get("uniqueid")),
         user,
         _user_number(user),
         tenant,
@@ -273,9 +273,9 @@ def _record(get: Callable[[str], Any], leg: Leg, start: datetime, zone: ZoneInfo
 _user_number = lru_cache(maxsize=_CACHE_SIZE)(canonical_number)
 
 
-def group_by_uniqueid(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
-    """Rows bucketed by uniqueid, keeping their order."""
+def group_by_callid(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    """Rows bucketed by conversation (``callid``, else ``uniqueid``), keeping their order."""
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
-        groups.setdefault(_str(row.get("uniqueid")), []).append(row)
+        groups.setdefault(_str(row.get("callid") or row.get("uniqueid")), []).append(row)
     return groups

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,11 +18,15 @@ from voip24h.db.queries import cdr as cdr_queries
 from voip24h.db.queries import meta as meta_queries
 from voip24h.db.queries.call_records import record_values
 from voip24h.db.schema import cdr
-from voip24h.domain.mapping import ExtensionMatcher, group_by_uniqueid, records_for_call
+from voip24h.domain import conversations
+from voip24h.domain.conversations import Chain
+from voip24h.domain.mapping import ExtensionMatcher, group_by_callid, records_for_call
+from voip24h.ingest.linking import ChainLinker
 
 INDEX_KEY = "records_built_with"
 # Records built by an earlier version of the rules (docs/mapping.md) need a reindex.
-MAPPING_VERSION = 2
+# 3: callId is the conversation (linkedid, else uniqueid, else derived).
+MAPPING_VERSION = 3
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -41,6 +45,7 @@ class EncodedBatch:
     rows: list[tuple[Any, ...]]
     records: list[tuple[Any, ...]]
     untenanted: int = 0
+    chains: list[Chain] = field(default_factory=list)
 
 
 @dataclass
@@ -79,6 +84,7 @@ class Loader:
         # Whether the unique row-key index is there (an initial load builds it at its
         # end, db/indexes.py); None: read with each batch, as another process may defer it.
         self.keys_indexed: bool | None = None
+        self.linker = ChainLinker(self.zone)
 
     def check_ready(self) -> None:
         """Refuse to write into an old schema or records built with other settings."""
@@ -115,10 +121,17 @@ class Loader:
         unique: dict[str, dict[str, Any]] = {}
         for row in rows:
             unique.setdefault(row["row_key"], row)
+        unnamed = []
+        for row in rows:
+            if not row.get("callid"):
+                row["callid"] = conversations.conversation_of(row)
+                if not row["callid"]:
+                    unnamed.append(row)
+        chains = conversations.link(unnamed, self.zone)
         ordered: list[dict[str, Any]] = sorted(unique.values(), key=_mapping_order)
         records = [
             record_values(rec)
-            for call in group_by_uniqueid(ordered).values()
+            for call in group_by_callid(ordered).values()
             for rec in records_for_call(call, self.matcher, self.zone)
         ]
         of_channel = self.matcher.of_channel
@@ -129,7 +142,8 @@ class Loader:
             and not row["accountcode"]
             and of_channel(row["dstchannel"])
         )
-        return EncodedBatch(bulk.encode(self.engine.dialect, cdr, rows), records, untenanted)
+        encoded = bulk.encode(self.engine.dialect, cdr, rows)
+        return EncodedBatch(encoded, records, untenanted, chains)
 
     def load_batch_in(self, conn: Connection, rows: list[dict[str, Any]]) -> LoadStats:
         """Insert one batch and rebuild its calls' records on ``conn`` (the caller commits)."""
@@ -137,22 +151,25 @@ class Loader:
 
     def load_encoded_in(self, conn: Connection, batch: EncodedBatch) -> LoadStats:
         """``load_batch_in`` of an encoded batch."""
-        at = cdr_queries.UNIQUEID_AT
-        uniqueids = list(dict.fromkeys(row[at] for row in batch.rows))
-        # Calls with rows from earlier batches are rebuilt from the table; the
-        # others have all their rows in this batch, and their records ready.
-        known = cdr_queries.known_uniqueids(conn, uniqueids)
+        at = cdr_queries.CALLID_AT
         keys_indexed = self.keys_indexed
         if keys_indexed is None:
             keys_indexed = indexes.keys_indexed(conn)
-        new = cdr_queries.insert_encoded(conn, batch.rows, known, keys_indexed=keys_indexed)
+        # Conversations derived from a channel may continue stored ones (ingest/linking.py).
+        rows, linked = self.linker.link(conn, batch.chains, batch.rows, indexed=keys_indexed)
+        callids = list(dict.fromkeys(row[at] for row in rows))
+        # Calls with rows from earlier batches are rebuilt from the table; the
+        # others have all their rows in this batch, and their records ready.
+        known = cdr_queries.known_callids(conn, callids)
+        new = cdr_queries.insert_encoded(conn, rows, known, keys_indexed=keys_indexed)
         stats = LoadStats(
-            inserted=len(new), duplicates=len(batch.rows) - len(new), untenanted=batch.untenanted
+            inserted=len(new), duplicates=len(rows) - len(new), untenanted=batch.untenanted
         )
         values = batch.records
-        if known:  # records of calls with no row in the table before this batch
+        if known or linked:  # records of calls with no row in the table before this batch
             touched = list(dict.fromkeys(row[at] for row in new))
-            stored = [u for u in touched if u in known]
+            stored = [u for u in touched if u in known or u in linked]
+            stored += sorted(linked.difference(stored))
             if stored:
                 stats.records += self.rebuild_calls(conn, stored)
             fresh = set(touched).difference(stored)
@@ -160,15 +177,15 @@ class Loader:
         stats.records += record_queries.insert_record_values(conn, values)
         return stats
 
-    def rebuild_calls(self, conn: Connection, uniqueids: list[str]) -> int:
-        """Replace the records of ``uniqueids`` by those their rows in the table give."""
-        rows = cdr_queries.rows_of_calls(conn, uniqueids)
+    def rebuild_calls(self, conn: Connection, callids: list[str]) -> int:
+        """Replace the records of ``callids`` by those their rows in the table give."""
+        rows = cdr_queries.rows_of_calls(conn, callids)
         records = [
             rec
-            for rows in group_by_uniqueid(rows).values()
+            for rows in group_by_callid(rows).values()
             for rec in records_for_call(rows, self.matcher, self.zone)
         ]
-        return record_queries.replace_records(conn, uniqueids, records)
+        return record_queries.replace_records(conn, callids, records)
 
     def load(
         self,
@@ -203,10 +220,10 @@ class Loader:
             with self.engine.connect() if separate else nullcontext(conn) as reader:
                 for row in cdr_queries.iter_all_rows(reader, batch_size):
                     done += 1
-                    if row["uniqueid"] != current_id and current:
+                    if row["callid"] != current_id and current:
                         pending.extend(records_for_call(current, self.matcher, self.zone))
                         current = []
-                    current_id = row["uniqueid"]
+                    current_id = row["callid"]
                     current.append(row)
                     if len(pending) >= batch_size:
                         written += record_queries.insert_records(conn, pending)
@@ -223,9 +240,9 @@ class Loader:
 
 
 def _mapping_order(row: dict[str, Any]) -> tuple[Any, ...]:
-    """The order rows_of_calls reads rows in: uniqueid, calldate, sequence (NULL first)."""
+    """The order rows_of_calls reads rows in: callid, calldate, sequence (NULL first)."""
     sequence = row.get("sequence")
-    return (row["uniqueid"], row["calldate"], sequence is not None, sequence or 0)
+    return (row["callid"], row["calldate"], sequence is not None, sequence or 0)
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

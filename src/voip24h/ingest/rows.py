@@ -71,6 +71,7 @@ class RowParser:
         self._template.update(dict.fromkeys(cdr.INT_COLUMNS, 0))
         self._template.update(dict.fromkeys(cdr.TIME_COLUMNS))
         self._template["sequence"] = None
+        self._template["callid"] = ""
 
     def parse(self, record: RawRecord) -> ParsedLine:
         """The row of one record, or a ParsedLine with the reason it was rejected."""
@@ -133,6 +134,7 @@ class RowParser:
         if out["calldate"] is None:
             raise ValueError("bad date: start is empty")
         key = out["row_key"] = cdr.row_key(out)
+        out["callid"] = out["linkedid"] or out["uniqueid"]  # else derived per batch
         if not out["uniqueid"]:
             out["uniqueid"] = cdr.synthetic_uniqueid(out["calldate"], key, self.zone)
         return out

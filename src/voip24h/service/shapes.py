@@ -31,7 +31,7 @@ def shape_of(query: RecordQuery | StatsQuery | RecordingQuery) -> tuple[Shape, d
     if window is not None:
         params["start"], params["end"] = window.start, window.end
     if call is not None:
-        params["call"] = params["call_2"] = params["call_3"] = call
+        params["call"] = params["call_2"] = call
     f = query.filters
     for n, status in enumerate(f.statuses):
         params[f"status_{n}"] = status

@@ -116,6 +116,10 @@ def request_structs() -> list[type]:
     return structs
 
 
+# Fields a request may give one of, not both.
+EXCLUSIVE = (("phoneNumber", "phonePrefix"), ("extended", "fields"))
+
+
 def _schemas() -> tuple[dict[str, Any], dict[str, Any]]:
     error_response = msgspec.defstruct(
         "ErrorResponse",
@@ -131,6 +135,10 @@ def _schemas() -> tuple[dict[str, Any], dict[str, Any]]:
         ref_template="#/components/schemas/{name}",
     )
     request_schema["oneOf"] = request_schema.pop("anyOf")
+    for schema in components.values():
+        exclusive = [pair for pair in EXCLUSIVE if set(pair) <= set(schema.get("properties", ()))]
+        if exclusive:  # the server refuses these together (service/translate.py)
+            schema["allOf"] = [{"not": {"required": list(pair)}} for pair in exclusive]
     return request_schema, components
 
 

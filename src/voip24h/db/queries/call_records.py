@@ -32,6 +32,7 @@ from sqlalchemy import (
 
 from voip24h.db import bulk
 from voip24h.db.schema import call_records as t
+from voip24h.db.schema import cdr
 from voip24h.domain.mapping import CallRecord
 from voip24h.domain.partners import Scope
 
@@ -165,7 +166,7 @@ KEY_COLUMNS = (t.c.call_ts, t.c.callid, t.c.user_ext)
 class Shape:
     """Which conditions a records statement has; hashable, so it keys the compiled cache.
 
-    Bind parameters: ``user``; ``start``/``end``; ``call`` (also as ``call_2``, ``call_3``);
+    Bind parameters: ``user``; ``start``/``end``; ``call`` (also as ``call_2``);
     ``status_0``..; ``call_type``; ``direction``; ``phone`` (exact) or ``phone_like``
     (prefix, ``/``-escaped);
     ``after_ts``/``after_id``/``after_user`` (keyset); ``limit``.
@@ -212,19 +213,11 @@ def conditions(scope: Scope, shape: Shape) -> list[ColumnElement[bool]]:
 
 
 def _call_clause(scope: Scope) -> ColumnElement[bool]:
-    """The legs of one call: its uniqueid, records linked to it, and records sharing its
-    linkedid (looked up among the partner's own records only)."""
-    other = t.alias("linked")
-    linked = (
-        select(other.c.linkedid)
-        .where(other.c.callid == _param("call_2"), other.c.linkedid != "")
-        .where(scope_clause(scope, other))  # type: ignore[arg-type]
-    )
-    return or_(
-        t.c.callid == _param("call"),
-        t.c.linkedid == _param("call_3"),
-        t.c.linkedid.in_(linked.scalar_subquery()),
-    )
+    """The records of one conversation, named by its callId or by the uniqueid of any of
+    its rows (what a partner holding one leg's id has). The scope clause beside this
+    one still decides which of those records the partner sees."""
+    legs = select(cdr.c.callid).where(cdr.c.uniqueid == _param("call_2"))
+    return or_(t.c.callid == _param("call"), t.c.callid.in_(legs.scalar_subquery()))
 
 
 def like_prefix(prefix: str) -> str:

@@ -1,18 +1,19 @@
-"""The ``cdr`` table: idempotent inserts, and rows by uniqueid for the mapping."""
+"""The ``cdr`` table: idempotent inserts, and rows by conversation (callid) for the mapping."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
+from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from voip24h.db import bulk
 from voip24h.db.schema import cdr
 
-_ROW_ORDER = (cdr.c.uniqueid, cdr.c.calldate, cdr.c.sequence, cdr.c.id)
+_ROW_ORDER = (cdr.c.callid, cdr.c.calldate, cdr.c.sequence, cdr.c.id)
 
 
 def _insert_ignoring_duplicates(dialect_name: str) -> Any:
@@ -27,29 +28,29 @@ def _insert_ignoring_duplicates(dialect_name: str) -> Any:
 def insert_rows(
     conn: Connection,
     rows: Sequence[dict[str, Any]],
-    known_uniqueids: set[str] | None = None,
+    known_callids: set[str] | None = None,
 ) -> int:
-    """Insert normalized rows whose row_key is new; return how many were inserted."""
-    return len(insert_encoded(conn, bulk.encode(conn.dialect, cdr, rows), known_uniqueids))
+    """Insert normalized rows (callid set) whose row_key is new; return how many were."""
+    return len(insert_encoded(conn, bulk.encode(conn.dialect, cdr, rows), known_callids))
 
 
 KEY_AT = bulk.column_names(cdr).index("row_key")
-UNIQUEID_AT = bulk.column_names(cdr).index("uniqueid")
+CALLID_AT = bulk.column_names(cdr).index("callid")
 
 
 def insert_encoded(
     conn: Connection,
     values: Sequence[tuple[Any, ...]],
-    known_uniqueids: set[str] | None = None,
+    known_callids: set[str] | None = None,
     *,
     keys_indexed: bool = True,
 ) -> list[tuple[Any, ...]]:
     """Insert rows (``bulk.encode``d) whose row_key is new; return the rows inserted.
 
     Duplicates, within the batch or against the table, are skipped. A row key
-    determines the row's uniqueid, so only rows of calls already in the table can
-    be there already: their calls' stored keys are read through ix_cdr_uniqueid.
-    ``known_uniqueids``: the batch's uniqueids that have rows in the table, when the
+    determines the row's conversation, so only rows of calls already in the table can
+    be there already: their calls' stored keys are read through ix_cdr_callid.
+    ``known_callids``: the batch's callids that have rows in the table, when the
     caller looked them up already. ``keys_indexed=False`` while an initial load has
     the unique index on row_key away (db/indexes.py); with it, the conflict clause
     also keeps a concurrent loader of the same rows harmless.
@@ -59,10 +60,10 @@ def insert_encoded(
         unique.setdefault(row[KEY_AT], row)
     if not unique:
         return []
-    calls = {row[UNIQUEID_AT] for row in unique.values()}
-    stored = known_uniqueids if known_uniqueids is not None else _present(conn, "uniqueid", calls)
+    calls = {row[CALLID_AT] for row in unique.values()}
+    stored = known_callids if known_callids is not None else _present(conn, "callid", calls)
     calls &= stored
-    existing = _present(conn, "uniqueid", calls, select_column="row_key") if calls else set()
+    existing = _present(conn, "callid", calls, select_column="row_key") if calls else set()
     new = [row for key, row in unique.items() if key not in existing]
     if new:
         bulk.insert_encoded(
@@ -75,9 +76,9 @@ def insert_encoded(
     return new
 
 
-def known_uniqueids(conn: Connection, uniqueids: Collection[str]) -> set[str]:
-    """Those of the given uniqueids that already have rows (an index-only lookup)."""
-    return _present(conn, "uniqueid", uniqueids)
+def known_callids(conn: Connection, callids: Collection[str]) -> set[str]:
+    """Those of the given callids that already have rows (an index-only lookup)."""
+    return _present(conn, "callid", callids)
 
 
 _CHUNK = 500
@@ -114,19 +115,19 @@ def _lookup_sql(wanted: str, column: str) -> str:
     return f'SELECT "{wanted}" FROM cdr WHERE "{column}" IN ({marks})'
 
 
-def rows_of_calls(conn: Connection, uniqueids: Sequence[str]) -> list[dict[str, Any]]:
-    """Every row of the given uniqueids, in mapping order."""
+def rows_of_calls(conn: Connection, callids: Sequence[str]) -> list[dict[str, Any]]:
+    """Every row of the given conversations, in mapping order."""
     rows: list[dict[str, Any]] = []
-    ids = list(dict.fromkeys(uniqueids))
+    ids = list(dict.fromkeys(callids))
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        result = conn.execute(select(cdr).where(cdr.c.uniqueid.in_(chunk)).order_by(*_ROW_ORDER))
+        result = conn.execute(select(cdr).where(cdr.c.callid.in_(chunk)).order_by(*_ROW_ORDER))
         rows.extend(dict(row) for row in result.mappings())
     return rows
 
 
 def iter_all_rows(conn: Connection, batch: int = 5000) -> Iterator[dict[str, Any]]:
-    """Every row of the table grouped by uniqueid (in mapping order), streamed."""
+    """Every row of the table grouped by callid (in mapping order), streamed."""
     # Options on the statement, not the connection: the same connection writes meanwhile.
     stmt = select(cdr).order_by(*_ROW_ORDER).execution_options(stream_results=True, yield_per=batch)
     result = conn.execute(stmt)
@@ -136,3 +137,60 @@ def iter_all_rows(conn: Connection, batch: int = 5000) -> Iterator[dict[str, Any
 
 def count(conn: Connection) -> int:
     return int(conn.scalar(select(func.count()).select_from(cdr)) or 0)
+
+
+def derived_rows_near(
+    conn: Connection, channels: Collection[str], since: datetime, until: datetime
+) -> list[tuple[str, str, datetime, int]]:
+    """(callid, channel, calldate, duration) of the stored rows whose callid was derived
+    from their channel (no linkedid, callid not their uniqueid), for ``channels``,
+    starting between ``since`` and ``until`` (through ix_cdr_calldate)."""
+    found: list[tuple[str, str, datetime, int]] = []
+    names = list(dict.fromkeys(channels))
+    columns = (cdr.c.callid, cdr.c.channel, cdr.c.calldate, cdr.c.duration)
+    for start in range(0, len(names), _CHUNK):
+        stmt = select(*columns).where(
+            cdr.c.calldate >= since,
+            cdr.c.calldate <= until,
+            cdr.c.channel.in_(names[start : start + _CHUNK]),
+            cdr.c.linkedid == "",
+            cdr.c.callid != "",
+            cdr.c.callid != cdr.c.uniqueid,
+        )
+        found.extend((str(a), str(b), c, int(d)) for a, b, c, d in conn.execute(stmt))
+    return found
+
+
+def rename_callids(conn: Connection, renames: dict[str, str]) -> None:
+    """Move stored rows from one conversation to another (``{old: new}``)."""
+    stmt = update(cdr).where(cdr.c.callid == bindparam("old")).values(callid=bindparam("new"))
+    if renames:
+        conn.execute(stmt, [{"old": old, "new": new} for old, new in renames.items()])
+
+
+def rows_without_callid(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` rows stored before callids existed (callid ""), by id."""
+    columns = (
+        cdr.c.id,
+        cdr.c.row_key,
+        cdr.c.calldate,
+        cdr.c.duration,
+        cdr.c.channel,
+        cdr.c.uniqueid,
+        cdr.c.linkedid,
+    )
+    stmt = select(*columns).where(cdr.c.callid == "").order_by(cdr.c.id).limit(limit)
+    return [dict(row) for row in conn.execute(stmt).mappings()]
+
+
+def count_without_callid(conn: Connection) -> int:
+    """How many rows still have no callid (a database from before migration 0009)."""
+    stmt = select(func.count()).select_from(cdr).where(cdr.c.callid == "")
+    return int(conn.scalar(stmt) or 0)
+
+
+def set_callids(conn: Connection, callids: dict[int, str]) -> None:
+    """Give rows (by id) their callid."""
+    stmt = update(cdr).where(cdr.c.id == bindparam("row_id")).values(callid=bindparam("cid"))
+    if callids:
+        conn.execute(stmt, [{"row_id": rid, "cid": cid} for rid, cid in callids.items()])
