@@ -65,3 +65,15 @@ def count(engine: Any) -> int:
 KEY = "k" * 40
 NAME = REC
 AUDIO = bytes(range(256)) * 40  # 10 KiB standing in for a WAV file
+
+
+def downgrade(engine: Any, revision: str) -> None:
+    """Take the schema back to ``revision`` (Alembic's downgrade, in one transaction)."""
+    from alembic import command
+
+    from voip24h.db import migrate
+
+    config = migrate.alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)

@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from alembic import command
 from sqlalchemy import Column, MetaData, Table, create_engine, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
+from tests.support import downgrade
 from voip24h.db import migrate
 from voip24h.db.queries.call_records import select_records
 from voip24h.db.reader import compile_for
@@ -28,13 +28,6 @@ def built(engine: Any, table: str) -> dict[str, list[str]]:
 
 def declared(table: Any) -> dict[str, list[str]]:
     return {str(ix.name): [c.name for c in ix.columns] for ix in table.indexes}
-
-
-def downgrade(engine: Any, revision: str) -> None:
-    config = migrate.alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
 
 
 def add_records(engine: Any, count: int = 1) -> None:

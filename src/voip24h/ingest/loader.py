@@ -123,10 +123,10 @@ class Loader:
             unique.setdefault(row["row_key"], row)
         unnamed = []
         for row in rows:
-            if not row.get("callid"):
+            if "callid" not in row:  # rows built by hand; normalized rows have one
                 row["callid"] = conversations.conversation_of(row)
-                if not row["callid"]:
-                    unnamed.append(row)
+            if not row["callid"]:  # no linkedid, no uniqueid in the source
+                unnamed.append(row)
         chains = conversations.link(unnamed, self.zone)
         ordered: list[dict[str, Any]] = sorted(unique.values(), key=_mapping_order)
         records = [
