@@ -130,6 +130,21 @@ def test_mapping_examples_are_what_records_py_makes(site):
         ("137", "101", "INTERNAL"),
     }
     assert mapping.mapping_records("ivr") == []
+    by_caller = mapping.mapping_records("transfer-by-caller")
+    assert {(r["callId"], r["user"]) for r in by_caller} == {
+        ("1532768400.128100", "101"),
+        ("1532768400.128100", "102"),
+        ("1532768400.128100", "103"),
+    }
+    attended = mapping.mapping_records("attended-transfer")
+    assert {r["callId"] for r in attended} == {"1532772000.128200", "1532772022.128202"}
+    stock = mapping.mapping_records("stock")
+    assert {(r["callId"], r["user"]) for r in stock} == {
+        ("1532847600.62", "101"),
+        ("1532847600.62", "102"),
+    }
+    for one_party in ("conference", "ivr"):
+        assert mapping.mapping_records(one_party) == []
     text = _text(site, "mapping")
     assert "mapping-example" not in text
     assert '"callId": "1532767500.128005"' in text and "becomes no records." in text
