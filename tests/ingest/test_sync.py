@@ -281,18 +281,16 @@ def test_restart_copies_only_what_is_new(source, engine, db_url):
     assert uniqueids(engine) == uid(0, 1, 2, 3)
 
 
-def test_once_with_progress_off_a_terminal_prints_rows_of_the_total_and_eta(
-    source, engine, db_url
-):
+def test_once_with_progress_off_a_terminal_prints_rows_of_the_total_and_eta(source, engine, db_url):
     for n in range(5):
         source.write(n)
     args = ["--source", source.url, "--db", db_url, "--once"]
     shown = CliRunner().invoke(sync_cmd, [*args, "--progress"])
     assert shown.exit_code == 0, shown.output
     assert shown.stdout.startswith("copied 5 rows, skipped 0 duplicates, rejected 0;")
-    assert re.fullmatch(
-        r"syncing: 5/5 rows, [0-9,]+ rows/s, eta 0:00:00\n", shown.stderr
-    ), shown.stderr
+    assert re.fullmatch(r"syncing: 5/5 rows, [0-9,]+ rows/s, eta 0:00:00\n", shown.stderr), (
+        shown.stderr
+    )
     quiet = CliRunner().invoke(sync_cmd, [*args, "--quiet"])
     assert (quiet.exit_code, quiet.stderr) == (0, "")
     both = CliRunner().invoke(sync_cmd, [*args, "--quiet", "--progress"])
@@ -380,3 +378,66 @@ def test_missing_table_is_a_clear_error(source, db_url):
     )
     assert result.exit_code == 2
     assert "no table 'nope'" in result.output
+
+
+def test_sync_keeps_conversations_and_tenants_by_side(source, engine, db_url):
+    """A blind transfer by the caller, shaped as the Asterisk 20 capture's scenario 63
+    (tests/fixtures/asterisk-20; asterisk/testsuite
+    tests/cdr/cdr_properties/blind-transfer-accountcode checks this transfer's
+    accountcode): the transferred leg has the callee's uniqueid and the first channel's
+    linkedid. An inbound trunk call has no accountcode; the callee's tenant is in
+    peeraccount (main/cdr.c sets it from the party B channel)."""
+    u1, u2 = "1763700000.1", "1763700005.2"
+    source.write(
+        1,
+        channel="PJSIP/101-00000001",
+        dstchannel="PJSIP/102-00000002",
+        src="101",
+        dst="102",
+        uniqueid=u1,
+        linkedid=u1,
+        peeraccount="acme",
+    )
+    source.write(
+        2,
+        channel="PJSIP/102-00000002",
+        dstchannel="PJSIP/103-00000003",
+        src="102",
+        dst="103",
+        uniqueid=u2,
+        linkedid=u1,
+        peeraccount="acme",
+    )
+    source.write(
+        3,
+        channel="PJSIP/trunk-00000004",
+        dstchannel="PJSIP/137-00000005",
+        src="0909000111",
+        dst="137",
+        accountcode="",
+        peeraccount="globex",
+        uniqueid="1763700100.4",
+        linkedid="1763700100.4",
+    )
+    source.write(4, channel="PJSIP/trunk-00000006", dstchannel="PJSIP/138-00000007",
+                 src="0909000222", dst="138", accountcode="", peeraccount="",
+                 uniqueid="1763700200.6", linkedid="1763700200.6")  # fmt: skip
+
+    result = CliRunner().invoke(sync_cmd, ["--source", source.url, "--db", db_url, "--once"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == (
+        "1 rows rang an extension with no tenant (no peeraccount, no accountcode): "
+        "partners scoped by accountcode do not see them; see docs/operators.md#tenants"
+    )
+    with engine.connect() as conn:
+        records = {
+            (r.callid, r.user_ext): r.accountcode for r in conn.execute(select(call_records))
+        }
+    assert records == {
+        (u1, "101"): "acme",
+        (u1, "102"): "acme",
+        (u1, "103"): "acme",
+        ("1763700100.4", "137"): "globex",
+        ("1763700200.6", "138"): "",
+    }
