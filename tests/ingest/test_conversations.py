@@ -137,3 +137,45 @@ def test_importing_the_second_half_of_a_conversation_later_joins_it(db_url, engi
     with engine.connect() as conn:
         ids = set(conn.execute(select(cdr.c.callid).where(cdr.c.channel == "SIP/trunk-0000003e")))
     assert ids == {("1796592454.62",)}
+
+
+def test_a_21_column_master_csv_in_local_time_gives_the_same_conversations(
+    db_url, engine, tmp_path
+):
+    # The cdr_custom capture rewritten as cdr_csv writes it with loguniqueid,
+    # loguserfield and newcdrcolumns (21 columns), times in the PBX's local time.
+    import csv
+    from datetime import datetime, timedelta
+
+    _import(db_url, FIXTURES / "cdr-custom.csv", "--columns", CUSTOM_COLUMNS)
+    expected = _calls(engine)
+    with engine.begin() as conn:
+        conn.execute(call_records.delete())
+        conn.execute(cdr.delete())
+    names = CUSTOM_COLUMNS.split(",")
+    order = [
+        "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp",
+        "lastdata", "start", "answer", "end", "duration", "billsec", "disposition",
+        "amaflags", "uniqueid", "userfield", "peeraccount", "linkedid", "sequence",
+    ]  # fmt: skip
+
+    def local(value: str) -> str:  # GMT -> Asia/Ho_Chi_Minh (UTC+7, no DST)
+        moment = datetime.fromisoformat(value) + timedelta(hours=7)
+        return moment.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+    path = tmp_path / "Master.csv"
+    with (FIXTURES / "cdr-custom.csv").open(newline="") as source, path.open("w") as out:
+        writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        for fields in csv.reader(source):
+            row = dict(zip(names, fields, strict=True))
+            for name in ("start", "answer", "end"):
+                row[name] = local(row[name]) if row[name] else ""
+            writer.writerow([row[name] for name in order])
+
+    result = CliRunner().invoke(
+        import_cmd,
+        [str(path), "--loguniqueid", "--loguserfield", "--newcdrcolumns", "--db", db_url],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert _calls(engine) == expected
