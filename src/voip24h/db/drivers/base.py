@@ -21,7 +21,6 @@ from typing import Any
 from sqlalchemy import Insert, Select
 from sqlalchemy.engine import Dialect
 
-from voip24h.db.engine import parse_url
 from voip24h.errors import DatabaseTimeout, DatabaseUnavailable
 
 # When a request sets it, every statement of that request shares one time budget.
@@ -118,9 +117,10 @@ class PooledReader(Reader):
 
     cancels_promptly = False  # the driver stops at once when its task is cancelled
 
-    def __init__(self, url: str, timeout: float, pool_size: int):
+    def __init__(self, url: str, timeout: float, pool_size: int, dialect: Dialect):
         super().__init__(timeout)
-        self._url = parse_url(url)
+        self._url = url
+        self._dialect = dialect
         self._pool_size = pool_size
         self._pool: Any = None
         self._lock = asyncio.Lock()
@@ -142,6 +142,10 @@ class PooledReader(Reader):
                         raise DatabaseUnavailable() from exc
                     self._last_ok = time.monotonic()
         return self._pool
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._dialect
 
     def _discard(self, pool: Any) -> None:
         """Drop a pool whose server went away; the next request builds a new one."""

@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlalchemy import Insert
 from sqlalchemy.dialects.mysql.asyncmy import dialect as asyncmy_dialect
-from sqlalchemy.engine import Dialect
 
 from voip24h.db.drivers.base import LoopAppender, PooledReader, Statement, compile_for
 from voip24h.db.engine import parse_url
@@ -41,23 +40,17 @@ class MySQLReader(PooledReader):
     """The request path's reads on an asyncmy pool, as server-side prepared statements."""
 
     def __init__(self, url: str, timeout: float, pool_size: int):
-        super().__init__(url, timeout, pool_size)
+        super().__init__(url, timeout, pool_size, asyncmy_dialect())
         from asyncmy.errors import OperationalError
 
-        self._dialect = asyncmy_dialect()
-        self._url_text = url
         self._operational_error = OperationalError
         self._background: set[asyncio.Task[None]] = set()
-
-    @property
-    def dialect(self) -> Dialect:
-        return self._dialect
 
     async def _create_pool(self) -> Any:
         import asyncmy
 
         return await asyncmy.create_pool(
-            **connect_options(self._url_text),
+            **connect_options(self._url),
             minsize=1,
             maxsize=self._pool_size,
             autocommit=True,
@@ -115,7 +108,7 @@ class MySQLReader(PooledReader):
         with contextlib.suppress(Exception):
             async with asyncio.timeout(self.timeout):
                 conn = await asyncmy.connect(
-                    **connect_options(self._url_text, database=False),
+                    **connect_options(self._url, database=False),
                     connect_timeout=self.timeout,
                 )
                 try:
@@ -142,7 +135,7 @@ class MySQLReader(PooledReader):
 
         conn = await asyncio.to_thread(
             pymysql.connect,
-            **connect_options(self._url_text),
+            **connect_options(self._url),
             charset="utf8mb4",
             autocommit=True,
             connect_timeout=self.timeout,

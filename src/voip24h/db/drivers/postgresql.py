@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy import Insert
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
-from sqlalchemy.engine import Dialect
 
 from voip24h.db.drivers.base import LoopAppender, PooledReader, Statement, compile_for
 from voip24h.db.engine import parse_url
@@ -48,13 +47,8 @@ class PostgresReader(PooledReader):
     cancels_promptly = True
 
     def __init__(self, url: str, timeout: float, pool_size: int):
-        super().__init__(url, timeout, pool_size)
-        self._dialect = asyncpg_dialect()
+        super().__init__(url, timeout, pool_size, asyncpg_dialect())
         self._options = connect_options(url)
-
-    @property
-    def dialect(self) -> Dialect:
-        return self._dialect
 
     async def _create_pool(self) -> Any:
         import asyncpg
