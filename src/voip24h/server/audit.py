@@ -67,10 +67,19 @@ def audit_engine(settings: Settings, **options: Any) -> Engine:
     """An engine on the audit database, with the audit table created there if it is
     not the main database (which gets it from the migrations)."""
     url = audit_url(settings)
+    return _engine_with_table(url, url != settings.database_url, **options)
+
+
+def _engine_with_table(url: str, own_table: bool, **options: Any) -> Engine:
+    """An engine on ``url``; with ``own_table``, the audit table created there first."""
     engine = make_engine(url, **options)
-    if url != settings.database_url:
-        with engine.begin() as conn:
-            audit_queries.create_table(conn)
+    if own_table:
+        try:
+            with engine.begin() as conn:
+                audit_queries.create_table(conn)
+        except Exception:
+            engine.dispose()
+            raise
     return engine
 
 
@@ -229,15 +238,7 @@ class AuditWriter:
                     "pool_timeout": 5,
                     "connect_args": {"connect_timeout": 5},
                 }
-            engine = make_engine(self._url, **options)
-            if self._own_table:
-                try:
-                    with engine.begin() as conn:
-                        audit_queries.create_table(conn)
-                except Exception:
-                    engine.dispose()
-                    raise
-            self._engine = engine
+            self._engine = _engine_with_table(self._url, self._own_table, **options)
         return self._engine
 
     async def _append(self, batch: list[tuple[Any, ...]]) -> None:
