@@ -228,12 +228,18 @@ def test_no_module_uses_another_modules_private_names():
                 used.append(f"{imp}: {taken}")
     for name, path in src_modules().items():
         tree = ast.parse(path.read_text(), str(path))
-        aliases = {
+        aliases = {  # names bound to one of our modules: ``from voip24h.x import y``
             alias.asname or alias.name
             for node in ast.walk(tree)
             if isinstance(node, ast.ImportFrom) and resolve(name, node).startswith("voip24h")
             for alias in node.names
             if f"{resolve(name, node)}.{alias.name}" in src_modules()
+        } | {  # ``import voip24h.x.y as z``
+            alias.asname
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+            if alias.asname and alias.name in src_modules()
         }
         for node in ast.walk(tree):
             if (
