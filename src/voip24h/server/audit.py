@@ -190,8 +190,10 @@ class AuditWriter:
                 await asyncio.wait_for(self._wake.wait(), FLUSH_SECONDS)
             self._wake.clear()
             await self._write_queued()
-            if time.monotonic() - self._last_checkpoint > CHECKPOINT_SECONDS:
-                await self._checkpoint()
+            appender = self._appender
+            due = time.monotonic() - self._last_checkpoint > CHECKPOINT_SECONDS
+            if appender is not None and appender.needs_checkpoint and due:
+                await self._checkpoint(appender)
         await self.flush()
 
     async def _write_batch(self) -> bool:
@@ -253,13 +255,11 @@ class AuditWriter:
             batch = [(row[0].isoformat(" ", "microseconds"), *row[1:]) for row in batch]
         await self._appender.append(batch)
 
-    async def _checkpoint(self) -> None:
+    async def _checkpoint(self, appender: Appender) -> None:
         """Copy the SQLite WAL into the file (the only write that waits for the disk)."""
         self._last_checkpoint = time.monotonic()
-        if self._appender is None:
-            return
         try:
-            await self._appender.checkpoint()
+            await appender.checkpoint()
         except Exception as exc:
             log.warning("audit checkpoint failed: %s", exc)
 

@@ -299,6 +299,11 @@ class Appender(ABC):
         any other error: nothing written and the connection dropped (the next batch
         opens a new one)."""
 
+    @property
+    def needs_checkpoint(self) -> bool:
+        """True when rows were appended since the last ``checkpoint``, and it does something."""
+        return False
+
     async def checkpoint(self) -> None:  # noqa: B027 - optional hook
         """Make what was appended durable in the main file (SQLite's WAL); elsewhere a no-op."""
 

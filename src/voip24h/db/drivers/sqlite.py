@@ -188,12 +188,15 @@ class SQLiteAppender(Appender):
             raise
         self._unchecked += len(rows)
 
+    @property
+    def needs_checkpoint(self) -> bool:
+        """True when rows were appended since the last checkpoint."""
+        return self._unchecked > 0
+
     async def checkpoint(self) -> None:
-        """Copy the WAL into the file (the only write that waits for the disk), in a
-        thread, when rows were appended since the last one."""
-        if self._unchecked:
-            self._unchecked = 0
-            await asyncio.to_thread(self._checkpoint_now)
+        """Copy the WAL into the file (the only write that waits for the disk), in a thread."""
+        self._unchecked = 0
+        await asyncio.to_thread(self._checkpoint_now)
 
     def _checkpoint_now(self) -> None:
         path = self._path
