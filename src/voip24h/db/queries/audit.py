@@ -16,11 +16,9 @@ def create_table(conn: Connection) -> None:
     a.create(conn, checkfirst=True)
 
 
-# The columns an appended row holds, in its order (the id is the database's).
-COLUMNS = (
-    "at", "request_id", "partner_id", "partner", "request_type", "params",
-    "rows_returned", "status", "error_code", "latency_ms", "client",
-)  # fmt: skip
+# The columns an appended row holds, in the table's order, which is the order of the
+# compiled INSERT's parameters (the id is the database's).
+COLUMNS: tuple[str, ...] = tuple(c.name for c in a.columns if c.name != "id")
 
 
 def append_statement() -> Insert:
