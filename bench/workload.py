@@ -24,6 +24,16 @@ def secret_for(name: str) -> str:
     return "bench-" + hashlib.sha256(f"voip24h-bench:{name}".encode()).hexdigest()
 
 
+def lean_tenants(shape: Shape) -> str:
+    """The partner tenants' names, comma-separated, for the lean reference (LEAN_TENANTS)."""
+    return ",".join(shape.tenant(t) for t in partner_tenants(shape))
+
+
+def tenant_of_secret(names: str) -> dict[str, str]:
+    """Secret -> tenant of the bench partners of the tenants ``names`` (lean_tenants)."""
+    return {secret_for(f"bench-{name}"): name for name in names.split(",") if name}
+
+
 def partner_tenants(shape: Shape) -> list[int]:
     """Indexes of the tenants that get a partner of their own (spread over all tenants)."""
     count = min(PARTNER_TENANTS, shape.tenants)
@@ -49,14 +59,9 @@ class Request:
         if self.kind != "getUser":
             data["fromDate"] = self.first.strftime("%d/%m/%Y")
             data["toDate"] = self.last.strftime("%d/%m/%Y")
-        # "tenant" is ignored by the server (unknown top-level keys are), and tells the
-        # lean reference (which has no auth) the partner's scope.
-        return {
-            "requestType": self.kind,
-            "partnerSecret": secret_for(self.partner),
-            "data": data,
-            "tenant": self.tenant,
-        }
+        # Only the protocol's fields (the server refuses others): the lean reference,
+        # which has no auth, finds the partner's tenant from its secret (lean_tenants).
+        return {"requestType": self.kind, "partnerSecret": secret_for(self.partner), "data": data}
 
 
 def make_requests(shape: Shape, kind: str, count: int = 2000) -> list[Request]:
