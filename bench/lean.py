@@ -4,7 +4,8 @@ Starlette + orjson + the backend's fastest driver (sqlite3 inline, asyncpg pool,
 asyncmy pool), the same SQL as the server (scope by the tenant's accountcode, one
 user and/or a window of whole local days, newest first), no auth, no validation
 beyond what parsing needs. Run by uvicorn with the same workers and options as the
-server: ``LEAN_DB=URL uvicorn bench.lean:app --workers 2``.
+server: ``LEAN_DB=URL LEAN_TENANTS=t0001,... uvicorn bench.lean:app --workers 2``; a
+request's scope is the tenant whose bench partner's secret it carries.
 
 ``ceiling`` is the machine's ceiling: a bare ASGI app returning a fixed 4.5 KB body.
 """
@@ -46,9 +47,9 @@ def _epoch(day: str, plus: int = 0) -> int:
     return int(moment.timestamp())
 
 
-def _args(doc: dict[str, Any]) -> tuple[str, list[Any]]:
+def _args(doc: dict[str, Any], tenants: dict[str, str]) -> tuple[str, list[Any]]:
     kind, data = doc["requestType"], doc["data"]
-    args: list[Any] = [tenant_of_secret(doc["partnerSecret"])]
+    args: list[Any] = [tenants[doc["partnerSecret"]]]
     if kind != "getDate":
         args.append(str(data["user"]))
     if kind != "getUser":
@@ -73,18 +74,18 @@ def _render(rows: Any) -> Response:
     return Response(body, media_type="application/json")
 
 
-def sqlite_app(path: str) -> Starlette:
+def sqlite_app(path: str, tenants: dict[str, str]) -> Starlette:
     sql = _sql("qmark")
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
 
     async def endpoint(request: Request) -> Response:
-        kind, args = _args(orjson.loads(await request.body()))
+        kind, args = _args(orjson.loads(await request.body()), tenants)
         return _render(conn.execute(sql[kind], [*args, LIMIT]).fetchall())
 
     return Starlette(routes=[Route(PATH, endpoint, methods=["POST"])])
 
 
-def asyncpg_app(url: str) -> Starlette:
+def asyncpg_app(url: str, tenants: dict[str, str]) -> Starlette:
     import asyncpg
 
     sql = _sql("numeric")
@@ -97,7 +98,7 @@ def asyncpg_app(url: str) -> Starlette:
         await pool[0].close()
 
     async def endpoint(request: Request) -> Response:
-        kind, args = _args(orjson.loads(await request.body()))
+        kind, args = _args(orjson.loads(await request.body()), tenants)
         async with pool[0].acquire() as conn:
             rows = await conn.fetch(sql[kind], *args, LIMIT)
         return _render(rows)
@@ -105,7 +106,7 @@ def asyncpg_app(url: str) -> Starlette:
     return Starlette(routes=[Route(PATH, endpoint, methods=["POST"])], lifespan=lifespan)
 
 
-def asyncmy_app(url: str) -> Starlette:
+def asyncmy_app(url: str, tenants: dict[str, str]) -> Starlette:
     import asyncmy
 
     sql = _sql("format")
@@ -126,7 +127,7 @@ def asyncmy_app(url: str) -> Starlette:
         await pool[0].wait_closed()
 
     async def endpoint(request: Request) -> Response:
-        kind, args = _args(orjson.loads(await request.body()))
+        kind, args = _args(orjson.loads(await request.body()), tenants)
         async with pool[0].acquire() as conn, conn.cursor() as cursor:
             await cursor.execute(sql[kind], [*args, LIMIT])
             rows = await cursor.fetchall()
@@ -138,11 +139,12 @@ def asyncmy_app(url: str) -> Starlette:
 def app() -> Starlette:
     """uvicorn factory: the lean reference for ``LEAN_DB``."""
     url = os.environ["LEAN_DB"]
+    tenants = tenant_of_secret(os.environ.get("LEAN_TENANTS", ""))
     if url.startswith("sqlite:///"):
-        return sqlite_app(url.removeprefix("sqlite:///"))
+        return sqlite_app(url.removeprefix("sqlite:///"), tenants)
     if url.startswith("postgresql://"):
-        return asyncpg_app(url)
-    return asyncmy_app(url)
+        return asyncpg_app(url, tenants)
+    return asyncmy_app(url, tenants)
 
 
 _FIXED = b'{"respCode":0,"respMsg":"Success","data":' + b"[" + b"x" * 4500 + b"]}"

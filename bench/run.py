@@ -247,9 +247,10 @@ def ours(backend: str, url: str, opts: Options, **env: str) -> System:
     return System(f"voip24h-{backend}", backend, argv, settings, workers=opts.workers)
 
 
-def lean(backend: str, url: str, opts: Options) -> System:
+def lean(backend: str, url: str, opts: Options, shape: Shape) -> System:
     argv = _uvicorn("bench.lean:app", opts.workers, True)
-    return System(f"lean-{backend}", backend, argv, {"LEAN_DB": url}, workers=opts.workers)
+    env = {"LEAN_DB": url, "LEAN_TENANTS": workload.lean_tenants(shape)}
+    return System(f"lean-{backend}", backend, argv, env, workers=opts.workers)
 
 
 def ceiling(opts: Options) -> System:
@@ -436,7 +437,7 @@ def pair(
     """The server and its lean reference, side by side, for every request type; also
     the server with its audit trail off, to show what that feature costs; and unless
     ``light`` is off, the server alone at light load."""
-    a, b = ours(backend, url, opts), lean(backend, url, opts)
+    a, b = ours(backend, url, opts), lean(backend, url, opts, shape)
     c = ours(backend, url, opts, VOIP24H_AUDIT_ENABLED="0")
     c.name += "-noaudit"
     with running(a, OUT / "logs"), running(b, OUT / "logs"), running(c, OUT / "logs"):

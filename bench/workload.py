@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import random
@@ -25,15 +24,14 @@ def secret_for(name: str) -> str:
     return "bench-" + hashlib.sha256(f"voip24h-bench:{name}".encode()).hexdigest()
 
 
-@functools.cache
-def _tenants_by_secret() -> dict[str, str]:
-    names = (f"t{index:04d}" for index in range(10_000))  # dataset.Shape.tenant's names
-    return {secret_for(f"bench-{name}"): name for name in names}
+def lean_tenants(shape: Shape) -> str:
+    """The partner tenants' names, comma-separated, for the lean reference (LEAN_TENANTS)."""
+    return ",".join(shape.tenant(t) for t in partner_tenants(shape))
 
 
-def tenant_of_secret(secret: str) -> str:
-    """The tenant whose bench partner holds ``secret`` (what the lean reference scopes by)."""
-    return _tenants_by_secret()[secret]
+def tenant_of_secret(names: str) -> dict[str, str]:
+    """Secret -> tenant of the bench partners of the tenants ``names`` (lean_tenants)."""
+    return {secret_for(f"bench-{name}"): name for name in names.split(",") if name}
 
 
 def partner_tenants(shape: Shape) -> list[int]:
@@ -61,13 +59,9 @@ class Request:
         if self.kind != "getUser":
             data["fromDate"] = self.first.strftime("%d/%m/%Y")
             data["toDate"] = self.last.strftime("%d/%m/%Y")
-        # The lean reference (which has no auth) finds the partner's tenant from the
-        # secret (tenant_of_secret): the server refuses unknown top-level fields.
-        return {
-            "requestType": self.kind,
-            "partnerSecret": secret_for(self.partner),
-            "data": data,
-        }
+        # Only the protocol's fields (the server refuses others): the lean reference,
+        # which has no auth, finds the partner's tenant from its secret (lean_tenants).
+        return {"requestType": self.kind, "partnerSecret": secret_for(self.partner), "data": data}
 
 
 def make_requests(shape: Shape, kind: str, count: int = 2000) -> list[Request]:

@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from tests.support import downgrade
 from voip24h.db import migrate
+from voip24h.db.drivers import compile_for
 from voip24h.db.queries.call_records import select_records
-from voip24h.db.reader import compile_for
 from voip24h.db.schema import COVERED, call_records, cdr
 from voip24h.domain.partners import Scope, parse_extensions
 

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine
 
+from voip24h.db.drivers import SQLiteReader, Statement, compile_for
 from voip24h.db.queries import call_records as record_queries
-from voip24h.db.reader import SQLiteReader, Statement, compile_for
 from voip24h.db.schema import call_records
 from voip24h.domain.partners import Scope, parse_extensions
 from voip24h.wire.protocol import RECORD_FIELDS, render_array, render_records

@@ -213,8 +213,9 @@ def test_audit_rows_keep_every_value_and_survive_a_lost_connection(backend, engi
     async def run() -> None:
         writer.record(first)
         await writer.flush()
-        if writer._conn is not None:  # PostgreSQL/MariaDB: drop it under the writer
-            writer._conn.terminate() if backend == "postgresql" else writer._conn.close()
+        conn = getattr(writer._appender, "connection", None)
+        if conn is not None:  # PostgreSQL/MariaDB: drop it under the writer
+            conn.terminate() if backend == "postgresql" else conn.close()
         writer.record(second)
         await writer.flush()
         await writer.close()

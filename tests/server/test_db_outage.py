@@ -12,7 +12,7 @@ import pytest
 
 from tests.builders import cdr_row
 from tests.conftest import API
-from voip24h.db.reader import Statement, make_reader
+from voip24h.db.drivers import Statement, make_reader
 from voip24h.errors import DatabaseBusy
 from voip24h.server.dbgate import GatedReader, Outage
 

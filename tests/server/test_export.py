@@ -14,8 +14,8 @@ import pytest
 
 from tests.builders import calls, cdr_row
 from tests.support import unlimited
+from voip24h.db.drivers import make_reader
 from voip24h.db.queries import call_records as record_queries
-from voip24h.db.reader import make_reader
 from voip24h.domain.mapping import CallRecord
 from voip24h.domain.partners import Scope
 from voip24h.service.answers import Partner, RecordService

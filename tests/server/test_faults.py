@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from tests.builders import cdr_row
 from tests.conftest import API, access_lines
-from voip24h.db.reader import Statement, make_reader
+from voip24h.db.drivers import Statement, make_reader
 from voip24h.errors import DatabaseTimeout
 from voip24h.server.app import create_app
 

@@ -64,7 +64,9 @@ def import_bar(total_bytes: int, display: Mode) -> Iterator[Callable[..., None]]
         yield progress
 
 
-def _loader(ctx: click.Context, database_url: str | None) -> tuple[Loader, Any]:
+def open_loader(ctx: click.Context, database_url: str | None) -> tuple[Loader, Any]:
+    """The Loader on the configured database, checked ready to write, and the settings;
+    ImportFailure with its exit code when the database is missing or out of date."""
     from sqlalchemy.exc import OperationalError
 
     settings = settings_from(ctx, database_url=database_url)
@@ -207,7 +209,7 @@ def import_cmd(
         )
     except LayoutError as exc:
         raise ImportFailure(str(exc), EXIT_USAGE) from None
-    loader, settings = _loader(ctx, database_url)
+    loader, settings = open_loader(ctx, database_url)
     rejects = RejectsWriter(rejects_path or _default_rejects())
     if follow:
         from voip24h.db import indexes

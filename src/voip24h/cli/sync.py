@@ -23,7 +23,7 @@ from voip24h.cli.importing import (
     EXIT_USAGE,
     NO_TENANT,
     ImportFailure,
-    _loader,
+    open_loader,
 )
 from voip24h.ingest.progress import Mode
 from voip24h.ingest.rejects import RejectsWriter
@@ -131,7 +131,7 @@ def sync_cmd(
         aliases = parse_aliases(alias_values)
     except click.BadParameter as exc:
         raise ImportFailure(exc.format_message(), EXIT_USAGE) from None
-    loader, _settings = _loader(ctx, database_url)
+    loader, _settings = open_loader(ctx, database_url)
     from voip24h.db import indexes
 
     indexes.restore(loader.engine)  # left deferred by an unfinished bulk import

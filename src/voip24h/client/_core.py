@@ -278,6 +278,35 @@ def ndjson_record(line: bytes, zone: ZoneInfo) -> CallRecord | None:
     return CallRecord.from_wire(item, zone)
 
 
+class ClientBase:
+    """What both clients hold: the endpoint, the PBX zone, the retry policy, how the
+    secret is sent (never shown), and how to wait between attempts."""
+
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        *,
+        zone: str | ZoneInfo,
+        retry: RetryPolicy | None,
+        auth: str,
+        sleep: Any,
+        rng: random.Random | None,
+    ):
+        if not secret:
+            raise ValueError("a partner secret is required")
+        self.url = endpoint(url)
+        self.zone = zone_of(zone)
+        self.retry = retry or RetryPolicy()
+        self.auth = check_auth(auth)
+        self._secret = secret
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(url={self.url!r}, secret='***', zone={self.zone.key!r})"
+
+
 # The one declaration of what both clients offer: the blocking Client and the AsyncClient
 # each implement every name here with the same parameters (tests/client/test_parity.py
 # fails when one lacks what the other has). Request types map to their method.

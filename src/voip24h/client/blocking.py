@@ -18,7 +18,7 @@ from voip24h.client.models import DEFAULT_ZONE, CallRecord, Page, StatsEntry
 T = TypeVar("T")
 
 
-class Client:
+class Client(_core.ClientBase):
     """A client of one voip24h server for one partner.
 
     ``url`` is the server (``https://cdr.example.com``) or the endpoint itself. The
@@ -42,19 +42,8 @@ class Client:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ):
-        if not secret:
-            raise ValueError("a partner secret is required")
-        self.url = _core.endpoint(url)
-        self.zone = _core.zone_of(zone)
-        self.retry = retry or _core.RetryPolicy()
-        self.auth = _core.check_auth(auth)
-        self._secret = secret
-        self._sleep = sleep
-        self._rng = rng or random.Random()
+        super().__init__(url, secret, zone=zone, retry=retry, auth=auth, sleep=sleep, rng=rng)
         self._http = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
-
-    def __repr__(self) -> str:
-        return f"Client(url={self.url!r}, secret='***', zone={self.zone.key!r})"
 
     def __enter__(self) -> Client:
         return self

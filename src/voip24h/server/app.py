@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from voip24h import errors
 from voip24h.config import Settings, load_settings
-from voip24h.db.reader import make_reader
+from voip24h.db.drivers import make_reader
 from voip24h.server import errors as server_errors
 from voip24h.server import ops
 from voip24h.server.dbgate import GatedReader, Outage

@@ -10,11 +10,11 @@ The write itself is kept nearly free of Python work and off any thread, because 
 server's workers are CPU-bound: a worker thread running Python holds the GIL for up to
 5 ms each time the event loop releases it (socket writes, SQLite steps), which costs
 the request path far more than the audit's own CPU. So every backend's batch is written
-on the event loop: PostgreSQL rows with one binary COPY, MariaDB rows with one bulk
-execute of binary rows (asyncpg/asyncmy), and SQLite rows with one sqlite3
-``executemany`` of plain tuples, a millisecond or two for a full batch, since its
-commit goes to the WAL without waiting for the disk; the checkpoint that does wait for
-the disk runs in a thread every ``CHECKPOINT_SECONDS``.
+on the event loop by the driver's appender (db/drivers): PostgreSQL rows with one
+binary COPY, MariaDB rows with one bulk execute of binary rows, and SQLite rows with
+one sqlite3 ``executemany`` of plain tuples, a millisecond or two for a full batch,
+since its commit goes to the WAL without waiting for the disk; the checkpoint that does
+wait for the disk runs in a thread every ``CHECKPOINT_SECONDS``.
 
 Where the rows go is ``audit_url(settings)``: with SQLite, a sibling file by default,
 because every write to the file the server reads slows its readers down.
@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -35,8 +34,10 @@ import orjson
 from sqlalchemy import Engine
 
 from voip24h.config import Settings
+from voip24h.db.drivers import Appender, WriteBusy, make_appender
 from voip24h.db.engine import backend_of, make_engine, parse_url, sqlite_path
 from voip24h.db.queries import audit as audit_queries
+from voip24h.db.queries.audit import COLUMNS
 from voip24h.server.observability import Metrics, RequestInfo
 
 log = logging.getLogger("voip24h.server.audit")
@@ -66,10 +67,19 @@ def audit_engine(settings: Settings, **options: Any) -> Engine:
     """An engine on the audit database, with the audit table created there if it is
     not the main database (which gets it from the migrations)."""
     url = audit_url(settings)
+    return _engine_with_table(url, url != settings.database_url, **options)
+
+
+def _engine_with_table(url: str, own_table: bool, **options: Any) -> Engine:
+    """An engine on ``url``; with ``own_table``, the audit table created there first."""
     engine = make_engine(url, **options)
-    if url != settings.database_url:
-        with engine.begin() as conn:
-            audit_queries.create_table(conn)
+    if own_table:
+        try:
+            with engine.begin() as conn:
+                audit_queries.create_table(conn)
+        except Exception:
+            engine.dispose()
+            raise
     return engine
 
 
@@ -81,15 +91,10 @@ def audit_params(data: Any) -> str:
     return text if len(text) <= PARAMS_CHARS else text[: PARAMS_CHARS - 1] + "…"
 
 
-COLUMNS = (
-    "at", "request_id", "partner_id", "partner", "request_type", "params",
-    "rows_returned", "status", "error_code", "latency_ms", "client",
-)  # fmt: skip
 WRITE_TIMEOUT = 5.0
 CHECKPOINT_SECONDS = 10.0
 BUSY_PAUSE = 0.02  # seconds before retrying a SQLite batch another worker's write blocked
 BUSY_RETRIES = 50
-FILE_SLICE = 100  # SQLite rows written between two turns of the event loop
 
 
 def audit_values(info: RequestInfo) -> tuple[Any, ...]:
@@ -114,26 +119,6 @@ def audit_row(info: RequestInfo) -> dict[str, Any]:
     return dict(zip(COLUMNS, audit_values(info), strict=True))
 
 
-def _is_closed(conn: Any) -> bool:
-    closed = conn.is_closed() if hasattr(conn, "is_closed") else not conn.connected
-    return bool(closed)
-
-
-def _abort(conn: Any) -> None:
-    """Drop a connection at once (asyncpg terminate, asyncmy close); its loop may be gone."""
-    with contextlib.suppress(Exception):
-        conn.terminate() if hasattr(conn, "terminate") else conn.close()
-
-
-def _insert_sql(backend: str) -> str:
-    mark = "?" if backend == "sqlite" else "%s"
-    return f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join([mark] * 11)})"
-
-
-class _Busy(Exception):
-    """Another process holds the SQLite audit file's write lock right now."""
-
-
 class AuditWriter:
     """Queues audit rows and writes them in the background."""
 
@@ -152,12 +137,7 @@ class AuditWriter:
         self._engine: Engine | None = None
         self._last_prune = 0.0
         self._closing = False
-        # PostgreSQL/MariaDB: an asyncpg/asyncmy connection, on the loop that made it.
-        self._conn: Any = None
-        self._conn_loop: asyncio.AbstractEventLoop | None = None
-        # SQLite: a connection of the loop's thread, and what its checkpoints owe.
-        self._file: sqlite3.Connection | None = None
-        self._unchecked = 0
+        self._appender: Appender | None = None  # made with the first batch
         self._last_checkpoint = time.monotonic()
         self._busy = 0
 
@@ -180,8 +160,8 @@ class AuditWriter:
         if self._task is not None:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(self._task, 5)
-        await self._close_async()
-        self._close_file()
+        if self._appender is not None:
+            await self._appender.close()
         if self._engine is not None:
             self._engine.dispose()
 
@@ -210,18 +190,17 @@ class AuditWriter:
                 await asyncio.wait_for(self._wake.wait(), FLUSH_SECONDS)
             self._wake.clear()
             await self._write_queued()
-            if self._unchecked and time.monotonic() - self._last_checkpoint > CHECKPOINT_SECONDS:
-                await self._checkpoint()
+            appender = self._appender
+            due = time.monotonic() - self._last_checkpoint > CHECKPOINT_SECONDS
+            if appender is not None and appender.needs_checkpoint and due:
+                await self._checkpoint(appender)
         await self.flush()
 
     async def _write_batch(self) -> bool:
         batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
         try:
-            if self._backend == "sqlite":
-                await self._write_file(batch)
-            else:
-                await self._write_async(batch)
-        except _Busy:
+            await self._append(batch)
+        except WriteBusy:
             self._pending[:0] = batch
             self._busy += 1
             if self._busy < BUSY_RETRIES:
@@ -261,155 +240,28 @@ class AuditWriter:
                     "pool_timeout": 5,
                     "connect_args": {"connect_timeout": 5},
                 }
-            engine = make_engine(self._url, **options)
-            if self._own_table:
-                try:
-                    with engine.begin() as conn:
-                        audit_queries.create_table(conn)
-                except Exception:
-                    engine.dispose()
-                    raise
-            self._engine = engine
+            self._engine = _engine_with_table(self._url, self._own_table, **options)
         return self._engine
 
-    async def _write_file(self, batch: list[tuple[Any, ...]]) -> None:
-        """The batch in one transaction of the loop thread's own connection; _Busy at
-        once (no waiting on the loop) while another worker is writing. The rows go in
-        slices of FILE_SLICE with the loop free between them: a whole batch at once
-        holds up every request of the worker for milliseconds (the bench's p99)."""
-        conn = await self._file_connection()
-        # How SQLAlchemy stores DateTime in SQLite ("%Y-%m-%d %H:%M:%S.%f"), 5x faster.
-        rows = [(row[0].isoformat(" ", "microseconds"), *row[1:]) for row in batch]
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise _Busy() from exc
-            self._close_file()
-            raise
-        try:
-            for start in range(0, len(rows), FILE_SLICE):
-                if start:
-                    await asyncio.sleep(0)
-                conn.executemany(_insert_sql("sqlite"), rows[start : start + FILE_SLICE])
-            conn.execute("COMMIT")
-        except BaseException:
-            self._close_file()  # rolls the transaction back
-            raise
-        self._unchecked += len(rows)
-
-    async def _file_connection(self) -> sqlite3.Connection:
-        if self._file is None:
+    async def _append(self, batch: list[tuple[Any, ...]]) -> None:
+        if self._appender is None:
             if self._own_table:
                 await asyncio.to_thread(self._get_engine)  # creates the table once
-            path = sqlite_path(self._url)
-            conn = sqlite3.connect(
-                path, timeout=0, isolation_level=None, uri=path.startswith("file:")
+            self._appender = make_appender(
+                self._url, audit_queries.append_statement(), WRITE_TIMEOUT
             )
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute("PRAGMA wal_autocheckpoint=0")  # _checkpoint does it, in a thread
-            except BaseException:
-                conn.close()
-                raise
-            self._file = conn
-        return self._file
+        if self._backend == "sqlite":
+            # How SQLAlchemy stores DateTime in SQLite ("%Y-%m-%d %H:%M:%S.%f"), 5x faster.
+            batch = [(row[0].isoformat(" ", "microseconds"), *row[1:]) for row in batch]
+        await self._appender.append(batch)
 
-    def _close_file(self) -> None:
-        conn, self._file = self._file, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                conn.close()
-
-    async def _checkpoint(self) -> None:
-        """Copy the WAL into the SQLite file (the only write that waits for the disk)."""
+    async def _checkpoint(self, appender: Appender) -> None:
+        """Copy the SQLite WAL into the file (the only write that waits for the disk)."""
         self._last_checkpoint = time.monotonic()
-        self._unchecked = 0
         try:
-            await asyncio.to_thread(self._checkpoint_now)
+            await appender.checkpoint()
         except Exception as exc:
             log.warning("audit checkpoint failed: %s", exc)
-
-    def _checkpoint_now(self) -> None:
-        with self._get_engine().connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-
-    async def _write_async(self, batch: list[tuple[Any, ...]]) -> None:
-        """The batch, written on the event loop (no thread, no GIL handoffs):
-        PostgreSQL takes one binary COPY, MariaDB one bulk INSERT (MySQL: one multi-row INSERT)."""
-        conn = await self._async_connection()
-        try:
-            if self._backend == "postgresql":
-                await conn.copy_records_to_table(
-                    "audit_log", records=batch, columns=COLUMNS, timeout=WRITE_TIMEOUT
-                )
-            else:
-                async with conn.cursor() as cursor:
-                    await asyncio.wait_for(
-                        cursor.executemany(_insert_sql(self._backend), batch), WRITE_TIMEOUT
-                    )
-        except BaseException:
-            self._conn = None  # its state is unknown: never reuse it
-            _abort(conn)
-            raise
-
-    async def _async_connection(self) -> Any:
-        loop = asyncio.get_running_loop()
-        if self._conn is not None and (self._conn_loop is not loop or _is_closed(self._conn)):
-            await self._close_async()
-        if self._conn is None:
-            if self._own_table:
-                await asyncio.to_thread(self._get_engine)  # creates the table once
-            u = parse_url(self._url)
-            if self._backend == "postgresql":
-                import asyncpg
-
-                self._conn = await asyncpg.connect(
-                    host=u.host or "127.0.0.1",
-                    port=u.port or 5432,
-                    user=u.username,
-                    password=u.password,
-                    database=u.database,
-                    timeout=WRITE_TIMEOUT,
-                    command_timeout=WRITE_TIMEOUT,
-                    # A commit need not wait for its WAL flush: a database crash could
-                    # lose the last fraction of a second of audit rows, as a server
-                    # crash loses the rows still queued here; no other data is at stake.
-                    server_settings={"synchronous_commit": "off"},
-                )
-            else:
-                import asyncmy
-
-                self._conn = await asyncio.wait_for(
-                    asyncmy.connect(
-                        host=u.host or "127.0.0.1",
-                        port=u.port or 3306,
-                        user=u.username or "root",
-                        password=u.password or "",
-                        database=u.database,
-                        autocommit=True,
-                        charset="utf8mb4",
-                        connect_timeout=WRITE_TIMEOUT,
-                        # MariaDB then takes a batch as one COM_STMT_BULK_EXECUTE of
-                        # binary rows: a fifth of the client CPU of a multi-row INSERT
-                        # text, and less server CPU (MySQL keeps the INSERT).
-                        stmt_cache_size=4,
-                    ),
-                    WRITE_TIMEOUT,
-                )
-            self._conn_loop = loop
-        return self._conn
-
-    async def _close_async(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        if self._backend == "postgresql" and self._conn_loop is asyncio.get_running_loop():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), WRITE_TIMEOUT)
-                return
-        _abort(conn)  # made on another loop (tests), or would not close in time
 
     async def _prune(self) -> None:
         from voip24h.service.answers import utcnow

@@ -1,7 +1,7 @@
 """The server's door to the database: a bound on requests waiting for a connection, and
 the outage log (one line when the database goes down, one when it is back).
 
-Wraps the Reader every request reads through; db/reader.py itself stays unaware of both.
+Wraps the Reader every request reads through; db/drivers/ itself stays unaware of both.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.engine import Dialect
 
 from voip24h import errors
-from voip24h.db.reader import Reader, Statement
+from voip24h.db.drivers import Reader, Statement
 
 log = logging.getLogger("voip24h.db")
 

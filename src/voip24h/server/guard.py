@@ -17,7 +17,7 @@ from starlette.requests import Request
 
 from voip24h import errors
 from voip24h.config import Settings
-from voip24h.db.reader import REQUEST_DEADLINE
+from voip24h.db.drivers import REQUEST_DEADLINE
 from voip24h.server.observability import INFO_KEY, Metrics, RequestInfo
 from voip24h.server.ratelimit import Buckets, Verdict
 from voip24h.service.answers import Partner, PartnerDirectory

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from voip24h.config import Settings
-from voip24h.db.reader import Reader
+from voip24h.db.drivers import Reader
 from voip24h.domain.mapping import ExtensionMatcher
 from voip24h.server.audit import AuditWriter
 from voip24h.server.dbgate import GatedReader

@@ -11,9 +11,9 @@ from typing import Any
 
 from voip24h import errors
 from voip24h.config import Settings
+from voip24h.db.drivers import Reader, Statement
 from voip24h.db.queries import call_records as record_queries
 from voip24h.db.queries import partners as partner_queries
-from voip24h.db.reader import Reader, Statement
 from voip24h.domain.mapping import as_datetime
 from voip24h.domain.partners import Scope, hash_secret, parse_extensions
 from voip24h.domain.stats import fold_stats

@@ -34,10 +34,10 @@ from starlette.responses import FileResponse
 
 from voip24h import errors
 from voip24h.config import Settings
+from voip24h.db.drivers import Reader
 from voip24h.db.engine import make_engine
 from voip24h.db.queries import call_records as record_queries
 from voip24h.db.queries import meta as meta_queries
-from voip24h.db.reader import Reader
 from voip24h.service.results import Link
 from voip24h.service.shapes import shape_of
 from voip24h.wire.protocol import RECORDINGS_PREFIX

@@ -83,7 +83,7 @@ def _window(from_text: str, to_text: str, zone: ZoneInfo, max_days: int) -> Wind
     return day_window(from_text, to_text, zone, max_days)
 
 
-def to_query(data: protocol._Data, settings: Settings, matcher: ExtensionMatcher) -> Query:
+def to_query(data: protocol.RequestData, settings: Settings, matcher: ExtensionMatcher) -> Query:
     """The query a validated request asks for (getDate ignores its user field)."""
     if isinstance(data, protocol.RecordingData):
         download = isinstance(data, protocol.RecordingDownloadData)
@@ -99,8 +99,8 @@ def to_query(data: protocol._Data, settings: Settings, matcher: ExtensionMatcher
     if isinstance(data, _BY_WINDOW):
         window = _window(data.fromDate, data.toDate, settings.zone, settings.max_range_days)
     call = data.callId if isinstance(data, protocol.GetCallDataData) else None
-    assert isinstance(data, protocol._Records)
-    limit, after = _page(data, settings) if isinstance(data, protocol._Listing) else (None, None)
+    assert isinstance(data, protocol.RecordsData)
+    limit, after = _page(data, settings) if isinstance(data, protocol.ListingData) else (None, None)
     fmt = data.format or "json"
     if fmt != "json" and limit is not None:
         raise errors.InvalidField(
@@ -109,7 +109,7 @@ def to_query(data: protocol._Data, settings: Settings, matcher: ExtensionMatcher
     return RecordQuery(user, window, call, _filters(data), _fields(data), limit, after, fmt)
 
 
-def _filters(data: protocol._Filters) -> Filters:
+def _filters(data: protocol.FilteredData) -> Filters:
     if (
         data.callStatus is None
         and data.callType is None
@@ -132,7 +132,7 @@ def _filters(data: protocol._Filters) -> Filters:
     return Filters(statuses, data.callType, data.direction, phone, prefix)
 
 
-def _fields(data: protocol._Records) -> tuple[str, ...]:
+def _fields(data: protocol.RecordsData) -> tuple[str, ...]:
     if data.fields is None and not data.extended:
         return ()
     if data.extended and data.fields is not None:
@@ -144,7 +144,9 @@ def _fields(data: protocol._Records) -> tuple[str, ...]:
     return tuple(name for name in protocol.EXTENDED_FIELDS if name in wanted)
 
 
-def _page(data: protocol._Listing, settings: Settings) -> tuple[int | None, cursor.Cursor | None]:
+def _page(
+    data: protocol.ListingData, settings: Settings
+) -> tuple[int | None, cursor.Cursor | None]:
     after = cursor.decode(data.cursor) if data.cursor is not None else None
     if data.limit is None:
         return (settings.page_size, after) if after is not None else (None, None)

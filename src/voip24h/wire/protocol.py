@@ -32,8 +32,8 @@ class Record(msgspec.Struct):
     callDate: str
 
 
-class _Data(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    pass
+class RequestData(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The data of any request type; a field it does not declare is refused."""
 
 
 # --- Opt-in parts, shared by the request types (absent: the seed's behaviour) ---
@@ -58,7 +58,7 @@ def _doc(text: str) -> msgspec.Meta:
     return msgspec.Meta(description=text)
 
 
-class _Filters(_Data, kw_only=True):
+class FilteredData(RequestData, kw_only=True):
     """Filters, combinable with every request type that reads records."""
 
     callStatus: Annotated[
@@ -82,7 +82,7 @@ class _Filters(_Data, kw_only=True):
     ] = None
 
 
-class _Records(_Filters, kw_only=True):
+class RecordsData(FilteredData, kw_only=True):
     """Filters plus the opt-in extended fields and streamed export formats."""
 
     fields: Annotated[
@@ -100,7 +100,7 @@ class _Records(_Filters, kw_only=True):
     ] = None
 
 
-class _Listing(_Records, kw_only=True):
+class ListingData(RecordsData, kw_only=True):
     """Records plus keyset paging."""
 
     limit: Annotated[
@@ -116,13 +116,13 @@ class _Listing(_Records, kw_only=True):
     ] = None
 
 
-class GetUserData(_Listing, kw_only=True):
+class GetUserData(ListingData, kw_only=True):
     """``getUser``: every call of one extension."""
 
     user: str | int
 
 
-class GetDateData(_Listing, kw_only=True):
+class GetDateData(ListingData, kw_only=True):
     """``getDate``: every call in a window of whole local days (user accepted, ignored)."""
 
     fromDate: str
@@ -130,7 +130,7 @@ class GetDateData(_Listing, kw_only=True):
     user: str | int | None = None
 
 
-class GetUserDateData(_Listing, kw_only=True):
+class GetUserDateData(ListingData, kw_only=True):
     """``getUserDate``: one extension's calls in a window of whole local days."""
 
     user: str | int
@@ -138,13 +138,13 @@ class GetUserDateData(_Listing, kw_only=True):
     toDate: str
 
 
-class GetCallDataData(_Records, kw_only=True):
+class GetCallDataData(RecordsData, kw_only=True):
     """``getCallData``: the records of one call (its uniqueid, and legs sharing its linkedid)."""
 
     callId: Short
 
 
-class RecordingData(_Filters, kw_only=True):
+class RecordingData(FilteredData, kw_only=True):
     """A signed, expiring link to a call's recording."""
 
     callId: Short
@@ -158,7 +158,7 @@ class RecordingDownloadData(RecordingData, kw_only=True):
     """``recordingDownload``: a link that downloads the recording as a file."""
 
 
-class GetStatsData(_Filters, kw_only=True):
+class GetStatsData(FilteredData, kw_only=True):
     """``getStats``: per user and per day (or hour) counts by status and talk time."""
 
     fromDate: str
@@ -169,7 +169,7 @@ class GetStatsData(_Filters, kw_only=True):
     ] = "day"
 
 
-DATA_TYPES: dict[str, type[_Data]] = {
+DATA_TYPES: dict[str, type[RequestData]] = {
     "getUser": GetUserData,
     "getDate": GetDateData,
     "getUserDate": GetUserDateData,
@@ -226,7 +226,7 @@ def parse_envelope(body: bytes) -> Envelope:
     return Envelope(request_type, secret or None, doc.get("data"))
 
 
-def parse_data(envelope: Envelope) -> _Data:
+def parse_data(envelope: Envelope) -> RequestData:
     """Validate ``data`` against the request type's struct."""
     data = envelope.data
     if data is None:

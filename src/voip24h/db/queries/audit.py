@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, Insert, bindparam, delete, insert, select
 
 from voip24h.db.schema import audit_log as a
 
@@ -17,10 +16,15 @@ def create_table(conn: Connection) -> None:
     a.create(conn, checkfirst=True)
 
 
-def insert_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Write a batch of audit rows in one statement."""
-    if rows:
-        conn.execute(insert(a), list(rows))
+# The columns an appended row holds, in the table's order, which is the order of the
+# compiled INSERT's parameters (the id is the database's).
+COLUMNS: tuple[str, ...] = tuple(c.name for c in a.columns if c.name != "id")
+
+
+def append_statement() -> Insert:
+    """The INSERT of one row given as a tuple in ``COLUMNS`` order (for db/drivers'
+    appenders: a positional executemany, or a COPY of the same columns)."""
+    return insert(a).values({name: bindparam(name) for name in COLUMNS})
 
 
 def prune(conn: Connection, before: datetime) -> int:
