@@ -182,11 +182,14 @@ class FileImporter:
                     else:
                         raw = records(source, splitter)
                         batches = (
-                            (self.loader.encode_batch(rows), source.position)
-                            for rows in self._row_batches(plan.path, raw, parser)
+                            (self.loader.encode_batch(rows, origins), source.position)
+                            for rows, origins in self._row_batches(plan.path, raw, parser)
                         )
                     for batch, position in batches:
-                        stats.add(self.loader.load_encoded(batch))
+                        loaded, refused = self.loader.load_or_split(batch)
+                        stats.add(loaded)
+                        for refusal in refused:
+                            self.rejects.write(plan.path, refusal.line, refusal.reason, refusal.raw)
                         if self.progress:
                             rows_done = summary.rows + stats.inserted + stats.duplicates
                             rows_done += self.rejects.count - before
@@ -278,16 +281,16 @@ class FileImporter:
 
     def _row_batches(
         self, path: str, raw: Iterator[RawRecord], parser: RowParser
-    ) -> Iterator[list[dict[str, Any]]]:
-        """The good rows of each ``batch_size`` records (as the workers cut batches);
-        rejects go to the rejects file; a ReadError ends the batches (kept)."""
+    ) -> Iterator[tuple[list[dict[str, Any]], list[tuple[int, bytes]]]]:
+        """The good rows of each ``batch_size`` records (as the workers cut batches) and
+        their lines; rejects go to the rejects file; a ReadError ends the batches (kept)."""
         try:
             for batch in record_batches(raw, self.batch_size):
-                rows, rejected = parse_batch(parser, batch)
+                rows, rejected, origins = parse_batch(parser, batch)
                 for line, reason, data in rejected:
                     self.rejects.write(path, line, reason, data)
                 if rows:
-                    yield rows
+                    yield rows, origins
         except ReadError as exc:
             self._error = str(exc)
 
