@@ -16,12 +16,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from tests.masterfiles import call, layout_columns, line
+from tests.support import refusing_dst
 from voip24h.cli.importing import import_cmd
 from voip24h.db.schema import call_records, cdr
 from voip24h.ingest.files import FileImporter, plan_files
+from voip24h.ingest.follow import Follower, run_follow
 from voip24h.ingest.loader import Loader
 from voip24h.ingest.rejects import RejectsWriter, read_rejects
 
@@ -30,24 +32,10 @@ REFUSED = "666"
 
 
 @pytest.fixture
-def refusing(engine: Any, backend: str) -> Iterator[None]:
+def refusing(engine: Any) -> Iterator[None]:
     """The database refuses any cdr row whose dst is 666 (the validator lets it pass)."""
-    if backend == "sqlite":
-        add = (
-            "CREATE TRIGGER t_refuse_666 BEFORE INSERT ON cdr WHEN NEW.dst = '666' "
-            "BEGIN SELECT RAISE(ABORT, 'dst 666 is refused'); END"
-        )
-        drop = "DROP TRIGGER IF EXISTS t_refuse_666"
-    else:
-        add = "ALTER TABLE cdr ADD CONSTRAINT t_refuse_666 CHECK (dst <> '666')"
-        drop = "ALTER TABLE cdr DROP CONSTRAINT t_refuse_666"
-    with engine.begin() as conn:
-        conn.execute(text(add))
-    try:
+    with refusing_dst(engine, REFUSED):
         yield
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text(drop))
 
 
 def master_file(tmp_path: Path, good: int, bad_at: tuple[int, ...]) -> tuple[Path, list[str]]:
@@ -132,3 +120,67 @@ def test_running_the_import_again_loads_nothing_twice(db_url, engine, tmp_path):
     assert (first.exit_code, again.exit_code) == (1, 1)
     assert json.loads(again.output)["duplicates"] == 40
     assert contents(engine) == (good_ids, 40)
+
+
+@pytest.mark.usefixtures("refusing")
+def test_following_rejects_a_refused_row_once_and_goes_on(engine, settings, tmp_path):
+    """Was: the whole batch refused, taken for an outage and retried for ever."""
+    path, good_ids = master_file(tmp_path, 30, (10,))
+    loader = Loader(engine, settings)
+    loader.check_ready()
+    rejects = RejectsWriter(tmp_path / "rejects.csv")
+    with rejects:
+        follower = run_follow(
+            loader,
+            str(path),
+            COLUMNS,
+            usegmtime=False,
+            delimiter=",",
+            rejects=rejects,
+            poll_interval=0.05,
+            max_seconds=1.0,
+        )
+
+    assert contents(engine) == (good_ids, 30)
+    assert (follower.rejected, follower.stats.inserted) == (1, 30)
+    [reject] = read_rejects(tmp_path / "rejects.csv")
+    assert int(reject["line"]) == 11
+    assert reject["reason"].startswith("refused by the database: ")
+    # The checkpoint is past the refused line: a restart reads nothing again.
+    again = Follower(loader, str(path), COLUMNS)
+    try:
+        assert again.poll() == 0
+    finally:
+        again.close()
+
+
+def test_following_waits_out_an_outage_and_loses_nothing(engine, settings, tmp_path):
+    from sqlalchemy.exc import OperationalError
+
+    path, good_ids = master_file(tmp_path, 20, ())
+    loader = Loader(engine, settings)
+    loader.check_ready()
+    real = loader.load_or_split
+    failures = []
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        if len(failures) < 2:
+            failures.append(1)
+            raise OperationalError("INSERT", {}, ConnectionResetError("server closed"))
+        return real(*args, **kwargs)
+
+    loader.load_or_split = flaky  # type: ignore[method-assign]
+    follower = run_follow(
+        loader,
+        str(path),
+        COLUMNS,
+        usegmtime=False,
+        delimiter=",",
+        rejects=RejectsWriter(None),
+        poll_interval=0.05,
+        max_seconds=2.0,
+    )
+
+    assert len(failures) == 2
+    assert contents(engine) == (good_ids, 20)
+    assert follower.rejected == 0

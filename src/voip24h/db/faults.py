@@ -20,7 +20,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Literal
 
-from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 Kind = Literal["data", "full", "outage"]
 
@@ -43,6 +43,10 @@ _MYSQL_FULL = {1021, 1114, 3}
 # Python-side refusals of a value by the driver (an int wider than 64 bits on SQLite,
 # a NUL byte on psycopg's text dumper).
 _VALUE_ERRORS = (OverflowError, ValueError, UnicodeError)
+
+
+class DatabaseFull(RuntimeError):
+    """The database has no space left; the message says what the database said."""
 
 
 def kind(exc: BaseException) -> Kind | None:
@@ -72,7 +76,7 @@ def kind(exc: BaseException) -> Kind | None:
     state = str(getattr(orig, "sqlstate", "") or "")
     if state == "53100":
         return "full"
-    if state[:2] in ("22", "23"):
+    if state[:2] in ("22", "23") or isinstance(exc, DataError | IntegrityError):
         return "data"
     return "outage"
 
