@@ -324,6 +324,7 @@ def run_follow(
     poll_interval: float,
     display: Mode = "off",
     max_seconds: float | None = None,
+    batch_size: int = 5000,
 ) -> Follower:
     """Follow ``path`` until SIGINT/SIGTERM (or ``max_seconds``).
 
@@ -333,7 +334,13 @@ def run_follow(
     the next run reads it again. Any other data error is raised, never retried.
     """
     follower = Follower(
-        loader, path, columns, usegmtime=usegmtime, delimiter=delimiter, rejects=rejects
+        loader,
+        path,
+        columns,
+        usegmtime=usegmtime,
+        delimiter=delimiter,
+        rejects=rejects,
+        batch_size=batch_size,
     )
     stop = {"now": False}
 
