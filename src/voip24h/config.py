@@ -89,9 +89,9 @@ class Settings:
     )
     max_connections: int = _setting(
         1000,
-        "Connections (and requests) one worker serves at once; beyond it new requests get "
-        "a plain-text 503 from uvicorn. Keep it under the process's open-file limit "
-        "(systemd LimitNOFILE).",
+        "Connections (and requests) one worker serves at once; beyond it a request gets "
+        "503 server_busy with Retry-After at once. Keep it under the process's open-file "
+        "limit (systemd LimitNOFILE).",
     )
     partner_cache_seconds: float = _setting(
         2.0,

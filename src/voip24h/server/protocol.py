@@ -7,12 +7,19 @@ connection ``client_timeout_seconds`` to deliver a complete request head, from t
 moment it connects and again after each answer; a client that started a request gets
 the 408 -1 envelope, a silent one is just closed. The body has its own limit
 (server/handlers.py:read_body).
+
+It also enforces the connection cap (``max_connections``) itself: uvicorn's own
+``limit_concurrency`` answers a plain-text 503, this answers beyond the cap at once
+with the 503 ``server_busy`` -1 envelope and ``Retry-After``, without reading the body,
+and closes the connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import time
 from typing import Any
 
 import h11
@@ -22,6 +29,44 @@ from voip24h import errors
 from voip24h.config import Settings, env_name
 
 _SETTING = "client_timeout_seconds"
+log = logging.getLogger("voip24h.server")
+BUSY_LOG_SECONDS = 10.0  # refusals over the cap are logged at most this often, as a count
+
+
+class _Refusals:
+    """Counts requests refused over the cap; a warning the first time, then a count
+    every BUSY_LOG_SECONDS while it goes on (one line, not one per request)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.unlogged = 0
+        self.logged_at = -BUSY_LOG_SECONDS
+
+    def note(self, cap: int) -> None:
+        self.total += 1
+        self.unlogged += 1
+        now = time.monotonic()
+        if now - self.logged_at >= BUSY_LOG_SECONDS:
+            log.warning(
+                "over max_connections (%d): %d requests answered 503 server_busy "
+                "(%d since the worker started)",
+                cap,
+                self.unlogged,
+                self.total,
+            )
+            self.unlogged, self.logged_at = 0, now
+
+
+def _busy_response() -> tuple[dict[str, Any], bytes]:
+    busy = errors.ServerBusy()
+    body = errors.envelope_bytes(busy.message, busy.error_code)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", busy.headers["Retry-After"].encode()),
+        (b"connection", b"close"),
+    ]
+    return {"type": "http.response.start", "status": busy.status, "headers": headers}, body
 
 
 def _timeout_response() -> bytes:
@@ -39,6 +84,7 @@ class TimedH11Protocol(H11Protocol):
 
     # Set by cli/serving.py for one process; workers read it from the environment.
     header_timeout: float | None = None
+    refusals: _Refusals | None = None  # one per process, made by the first capped request
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -48,6 +94,34 @@ class TimedH11Protocol(H11Protocol):
             timeout = float(raw) if raw else Settings.client_timeout_seconds
         self._header_timeout = timeout
         self._header_timer: asyncio.TimerHandle | None = None
+        # The cap on connections (and requests) this worker serves at once, checked by
+        # _capped below instead of by uvicorn, whose 503 is plain text.
+        self._cap = self.limit_concurrency
+        self.limit_concurrency = None
+        if self._cap is not None:
+            self.app = self._capped(self.app)
+
+    def _capped(self, app: Any) -> Any:
+        """``app``, unless this worker is over its cap: then the server_busy envelope."""
+        state = self.server_state
+        cap = self._cap
+        assert cap is not None
+
+        async def capped(scope: Any, receive: Any, send: Any) -> None:
+            # As uvicorn counts: this connection is among the open ones, and this
+            # request's task among the running ones.
+            if scope["type"] == "http" and (len(state.connections) > cap or len(state.tasks) > cap):
+                cls = type(self)
+                if cls.refusals is None:
+                    cls.refusals = _Refusals()
+                cls.refusals.note(cap)
+                start, body = _busy_response()
+                await send(start)
+                await send({"type": "http.response.body", "body": body, "more_body": False})
+                return
+            await app(scope, receive, send)
+
+        return capped
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
