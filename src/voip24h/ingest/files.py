@@ -33,6 +33,10 @@ from voip24h.ingest.workers import Job, WorkerFailed, default_workers, parsed_ba
 
 SNIFF_RECORDS = 50
 PIPELINE_MIN_BYTES = 1 << 20  # smaller files are parsed in-process (no worker to start)
+# An import into an empty table refreshes the planner's statistics after this many
+# batches (PostgreSQL, MariaDB): planned as empty, its lookups scanned the table, and
+# the first 100k rows took 146 s instead of 12 s.
+ANALYZE_AFTER_BATCHES = 2
 
 
 def sniff_layout(path: str, delimiter: str = ",", *, required: bool = False) -> Layout:
@@ -163,6 +167,9 @@ class FileImporter:
         """Import every planned file; a ReadError stops at the file that raised it."""
         summary = ImportSummary()
         done_bytes = 0
+        engine = self.loader.engine
+        loaded_batches = 0
+        fresh = engine.dialect.name != "sqlite" and indexes.cdr_is_empty(engine)
         deferring = self._defer_indexes()
         for plan in plans:
             stats, rejected = LoadStats(), 0
@@ -188,6 +195,9 @@ class FileImporter:
                     for batch, position in batches:
                         loaded, refused = self.loader.load_or_split(batch)
                         stats.add(loaded)
+                        loaded_batches += 1
+                        if fresh and loaded_batches == ANALYZE_AFTER_BATCHES:
+                            indexes.analyze(engine, early=True)
                         for refusal in refused:
                             self.rejects.write(plan.path, refusal.line, refusal.reason, refusal.raw)
                         if self.progress:
