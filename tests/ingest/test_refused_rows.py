@@ -184,3 +184,27 @@ def test_following_waits_out_an_outage_and_loses_nothing(engine, settings, tmp_p
     assert len(failures) == 2
     assert contents(engine) == (good_ids, 20)
     assert follower.rejected == 0
+
+
+@pytest.mark.parametrize("pipeline", [False, True], ids=["in-process", "workers"])
+@pytest.mark.usefixtures("refusing")
+def test_refused_and_invalid_lines_are_listed_in_line_order(engine, settings, tmp_path, pipeline):
+    lines = [line(call(n), COLUMNS) for n in range(20)]
+    lines[3] = line(call(3, dst=REFUSED), COLUMNS)  # refused by the database
+    lines[7] = line(call(7, clid="nul\x00"), COLUMNS)  # refused by the row checks
+    lines[12] = line(call(12, dst=REFUSED), COLUMNS)
+    path = tmp_path / "Master.csv"
+    path.write_text("".join(lines))
+    loader = Loader(engine, settings)
+    loader.check_ready()
+    rejects = RejectsWriter(tmp_path / "rejects.csv")
+    importer = FileImporter(
+        loader, settings.zone, rejects=rejects, batch_size=20, pipeline=pipeline, workers=2
+    )
+    with rejects:
+        summary = importer.run(plan_files([str(path)], None, None))
+
+    assert (summary.imported, summary.rejected) == (17, 3)
+    listed = read_rejects(tmp_path / "rejects.csv")
+    assert [int(r["line"]) for r in listed] == [4, 8, 13]
+    assert listed[1]["reason"].startswith("control character: clid")

@@ -24,6 +24,7 @@ from voip24h.ingest.rows import RowParser, split_fields
 from voip24h.ingest.source import (
     READ_ERRORS,
     ReadError,
+    Rejected,
     Source,
     parse_batch,
     record_batches,
@@ -189,17 +190,20 @@ class FileImporter:
                     else:
                         raw = records(source, splitter)
                         batches = (
-                            (self.loader.encode_batch(rows, origins), source.position)
-                            for rows, origins in self._row_batches(plan.path, raw, parser)
+                            (self.loader.encode_batch(rows, origins), bad, source.position)
+                            for rows, origins, bad in self._row_batches(raw, parser)
                         )
-                    for batch, position in batches:
-                        loaded, refused = self.loader.load_or_split(batch)
-                        stats.add(loaded)
-                        loaded_batches += 1
-                        if fresh and loaded_batches == ANALYZE_AFTER_BATCHES:
-                            indexes.analyze(engine, early=True)
-                        for refusal in refused:
-                            self.rejects.write(plan.path, refusal.line, refusal.reason, refusal.raw)
+                    for batch, bad, position in batches:
+                        if batch.rows:
+                            loaded, refused = self.loader.load_or_split(batch)
+                            stats.add(loaded)
+                            loaded_batches += 1
+                            if fresh and loaded_batches == ANALYZE_AFTER_BATCHES:
+                                indexes.analyze(engine, early=True)
+                            bad = bad + [(r.line, r.reason, r.raw) for r in refused]
+                            bad.sort(key=lambda reject: reject[0])  # in line order
+                        for line, reason, data in bad:
+                            self.rejects.write(plan.path, line, reason, data)
                         if self.progress:
                             rows_done = summary.rows + stats.inserted + stats.duplicates
                             rows_done += self.rejects.count - before
@@ -266,9 +270,11 @@ class FileImporter:
             return source.size >= PIPELINE_MIN_BYTES
         return self.pipeline
 
-    def _worker_batches(self, plan: Plan) -> Iterator[tuple[EncodedBatch, Callable[[], int]]]:
-        """Batches parsed, mapped and encoded by worker processes (parse_pool.py), in
-        file order; their rejects are written here, in line order."""
+    def _worker_batches(
+        self, plan: Plan
+    ) -> Iterator[tuple[EncodedBatch, Rejected, Callable[[], int]]]:
+        """Batches parsed, mapped and encoded by worker processes (workers.py), in file
+        order, each with its rejected lines (written once the batch is loaded)."""
         job = Job(
             plan.path,
             plan.columns,
@@ -280,27 +286,21 @@ class FileImporter:
         )
         try:
             for batch, rejected, position in parsed_batches(job, self.workers):
-                for line, reason, raw in rejected:
-                    self.rejects.write(plan.path, line, reason, raw)
-                if batch.rows:
-                    yield batch, _constant(position)
+                yield batch, rejected, _constant(position)
         except ReadError as exc:
             self._error = str(exc)
         except WorkerFailed as exc:
             raise RuntimeError(f"{plan.path}: {exc}") from None
 
     def _row_batches(
-        self, path: str, raw: Iterator[RawRecord], parser: RowParser
-    ) -> Iterator[tuple[list[dict[str, Any]], list[tuple[int, bytes]]]]:
-        """The good rows of each ``batch_size`` records (as the workers cut batches) and
-        their lines; rejects go to the rejects file; a ReadError ends the batches (kept)."""
+        self, raw: Iterator[RawRecord], parser: RowParser
+    ) -> Iterator[tuple[list[dict[str, Any]], list[tuple[int, bytes]], Rejected]]:
+        """The good rows of each ``batch_size`` records (as the workers cut batches), their
+        lines, and the rejected records; a ReadError ends the batches (kept)."""
         try:
             for batch in record_batches(raw, self.batch_size):
                 rows, rejected, origins = parse_batch(parser, batch)
-                for line, reason, data in rejected:
-                    self.rejects.write(path, line, reason, data)
-                if rows:
-                    yield rows, origins
+                yield rows, origins, rejected
         except ReadError as exc:
             self._error = str(exc)
 
