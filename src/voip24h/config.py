@@ -89,8 +89,9 @@ class Settings:
     )
     max_connections: int = _setting(
         1000,
-        "Connections (and requests) one worker serves at once; beyond it a request gets "
-        "503 server_busy with Retry-After at once. Keep it under the process's open-file "
+        "Connections (and requests) one worker serves at once; beyond it the oldest slow "
+        "or idle connection is closed to make room, or, with none, a request gets 503 "
+        "server_busy with Retry-After at once. Keep it under the process's open-file "
         "limit (systemd LimitNOFILE).",
     )
     partner_cache_seconds: float = _setting(

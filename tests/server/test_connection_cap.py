@@ -1,14 +1,19 @@
-"""The cap on connections per worker (max_connections): beyond it, at once, the 503
-server_busy -1 envelope with Retry-After (uvicorn's own answer was plain text); below
-it, normal clients are served while many slow clients hold connections open."""
+"""The cap on connections per worker (max_connections). Over it, the oldest connection
+that waits for its client (a slow head or body, an idle keep-alive) is closed to make
+room, with the 408 envelope if it had started a request: slow clients cannot shut out
+the others. When every place is taken by requests being answered, a new request gets,
+at once, the 503 server_busy -1 envelope with Retry-After (uvicorn's own answer was
+plain text)."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from typing import Any
 
 import orjson
 import pytest
@@ -26,12 +31,30 @@ class PatientProtocol(TimedH11Protocol):
     header_timeout = 60.0  # slow clients stay for the whole test
 
 
-@pytest.fixture
-def serve(settings) -> Iterator[Callable[[int], int]]:
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+class Held:
+    """Wraps the app: requests for /held wait until ``release`` is set (requests being
+    answered, as when the database is slow), the others go to the app."""
 
-    def _start(cap: int) -> int:
-        app = create_app(settings.replace(client_timeout_seconds=60.0))
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.release = threading.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/held":
+            while not self.release.is_set():
+                await asyncio.sleep(0.01)
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture
+def serve(settings) -> Iterator[Callable[[int], tuple[int, Held]]]:
+    servers: list[tuple[uvicorn.Server, threading.Thread, Held]] = []
+
+    def _start(cap: int) -> tuple[int, Held]:
+        app = Held(create_app(settings.replace(client_timeout_seconds=60.0)))
         config = uvicorn.Config(
             app,
             host="127.0.0.1",
@@ -48,11 +71,12 @@ def serve(settings) -> Iterator[Callable[[int], int]]:
         while not server.started:
             assert thread.is_alive(), "the server did not start"
             time.sleep(0.01)
-        servers.append((server, thread))
-        return int(server.servers[0].sockets[0].getsockname()[1])
+        servers.append((server, thread, app))
+        return int(server.servers[0].sockets[0].getsockname()[1]), app
 
     yield _start
-    for server, thread in servers:
+    for server, thread, app in servers:
+        app.release.set()
         server.should_exit = True
         thread.join(timeout=15)
 
@@ -99,25 +123,29 @@ def hold_slow(stack: ExitStack, port: int, count: int) -> None:
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-def test_beyond_the_cap_a_request_gets_the_server_busy_envelope(serve, add_partner, load):
+def test_when_every_place_is_being_answered_a_request_gets_server_busy(serve, add_partner, load):
     from tests.builders import cdr_row
 
     load(cdr_row())
     secret = add_partner()
-    port = serve(20)
+    port, app = serve(20)
     with ExitStack() as stack:
-        hold_slow(stack, port, 25)
-        time.sleep(0.3)  # let the server accept them all
+        for _ in range(25):  # 25 requests being answered (held), over a cap of 20
+            sock = stack.enter_context(connect(port))
+            sock.sendall(b"GET /held HTTP/1.1\r\nHost: t\r\n\r\n")
+        time.sleep(0.3)  # let the server take them all
         status, headers, body = ask(port, secret)
+        app.release.set()
     assert status == "HTTP/1.1 503 Service Unavailable"
     assert headers["content-type"] == "application/json"
     assert headers["retry-after"] == "1"
+    assert headers["connection"] == "close"
     assert body == {
         "respCode": -1,
         "respMsg": "The server has too many connections open; retry shortly.",
         "errorCode": "server_busy",
     }
-    # Once the slow clients are gone, the same request is served.
+    # Once the held requests are answered, the same request is served.
     deadline = time.monotonic() + SAFETY
     while (answer := ask(port, secret))[0] != "HTTP/1.1 200 OK":
         assert time.monotonic() < deadline, answer
@@ -126,12 +154,37 @@ def test_beyond_the_cap_a_request_gets_the_server_busy_envelope(serve, add_partn
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
+def test_over_the_cap_slow_clients_make_room_for_normal_ones(serve, add_partner, load):
+    """Was: slow clients holding every place made every normal request fail."""
+    from tests.builders import cdr_row
+
+    load(cdr_row())
+    secret = add_partner()
+    port, _app = serve(50)
+    with ExitStack() as stack:
+        slow = []
+        for _ in range(120):  # more slow bodies than places
+            sock = stack.enter_context(connect(port))
+            sock.sendall(
+                b"POST " + API.encode() + b" HTTP/1.1\r\nHost: t\r\n"
+                b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"req'
+            )
+            slow.append(sock)
+        answers = [ask(port, secret) for _ in range(50)]
+        shed = read_all(slow[0])  # the oldest slow client was closed for the others
+    assert [a[0] for a in answers] == ["HTTP/1.1 200 OK"] * 50
+    head, _, payload = shed.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ")
+    assert orjson.loads(payload)["errorCode"] == "request_timeout"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_normal_clients_are_served_while_many_slow_connections_are_open(serve, add_partner, load):
     from tests.builders import cdr_row
 
     load(cdr_row())
     secret = add_partner()
-    port = serve(1000)  # the default max_connections
+    port, _app = serve(1000)  # the default max_connections
     with ExitStack() as stack:
         hold_slow(stack, port, SLOW)
         answers = [ask(port, secret) for _ in range(50)]

@@ -8,10 +8,11 @@ moment it connects and again after each answer; a client that started a request 
 the 408 -1 envelope, a silent one is just closed. The body has its own limit
 (server/handlers.py:read_body).
 
-It also enforces the connection cap (``max_connections``) itself: uvicorn's own
-``limit_concurrency`` answers a plain-text 503, this answers beyond the cap at once
-with the 503 ``server_busy`` -1 envelope and ``Retry-After``, without reading the body,
-and closes the connection.
+It also enforces the connection cap (``max_connections``) itself. A connection that
+takes the worker over the cap makes room: the oldest connection waiting for its client
+(idle, or sending its request slowly) is closed. With none to close, a request over the
+cap is answered at once with the 503 ``server_busy`` -1 envelope and ``Retry-After``,
+without its body being read (uvicorn's own ``limit_concurrency`` answers plain text).
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ log = logging.getLogger("voip24h.server")
 BUSY_LOG_SECONDS = 10.0  # refusals over the cap are logged at most this often, as a count
 
 
-class _Refusals:
-    """Counts requests refused over the cap; a warning the first time, then a count
-    every BUSY_LOG_SECONDS while it goes on (one line, not one per request)."""
+class _Tally:
+    """Counts events of the connection cap; a warning the first time, then a count every
+    BUSY_LOG_SECONDS while it goes on (one line, not one per request)."""
 
-    def __init__(self) -> None:
+    def __init__(self, what: str) -> None:
+        self.what = what
         self.total = 0
         self.unlogged = 0
         self.logged_at = -BUSY_LOG_SECONDS
@@ -48,10 +50,10 @@ class _Refusals:
         now = time.monotonic()
         if now - self.logged_at >= BUSY_LOG_SECONDS:
             log.warning(
-                "over max_connections (%d): %d requests answered 503 server_busy "
-                "(%d since the worker started)",
+                "over max_connections (%d): %d %s (%d since the worker started)",
                 cap,
                 self.unlogged,
+                self.what,
                 self.total,
             )
             self.unlogged, self.logged_at = 0, now
@@ -69,8 +71,8 @@ def _busy_response() -> tuple[dict[str, Any], bytes]:
     return {"type": "http.response.start", "status": busy.status, "headers": headers}, body
 
 
-def _timeout_response() -> bytes:
-    late = errors.RequestTimeout("The request headers were not received in time.")
+def _timeout_response(message: str = "The request headers were not received in time.") -> bytes:
+    late = errors.RequestTimeout(message)
     body = errors.envelope_bytes(late.message, late.error_code)
     head = (
         "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
@@ -84,7 +86,9 @@ class TimedH11Protocol(H11Protocol):
 
     # Set by cli/serving.py for one process; workers read it from the environment.
     header_timeout: float | None = None
-    refusals: _Refusals | None = None  # one per process, made by the first capped request
+    # One per process each, made when first needed: requests refused, connections shed.
+    refusals: _Tally | None = None
+    sheds: _Tally | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -113,7 +117,7 @@ class TimedH11Protocol(H11Protocol):
             if scope["type"] == "http" and (len(state.connections) > cap or len(state.tasks) > cap):
                 cls = type(self)
                 if cls.refusals is None:
-                    cls.refusals = _Refusals()
+                    cls.refusals = _Tally("requests answered 503 server_busy")
                 cls.refusals.note(cap)
                 start, body = _busy_response()
                 await send(start)
@@ -125,7 +129,49 @@ class TimedH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._connected_at = self.loop.time()
         self._arm()
+        if self._cap is not None and len(self.server_state.connections) > self._cap:
+            self._make_room(self._cap)
+
+    def _make_room(self, cap: int) -> None:
+        """Over the cap, close the oldest connection that is not being served (idle after
+        an answer, or still sending its request: a slow client), so that slow clients
+        holding every place do not shut out a new one. Requests being answered are never
+        cut; with none to close, the new request gets server_busy (``_capped``)."""
+        victim: TimedH11Protocol | None = None
+        for other in self.server_state.connections:
+            if other is self or not isinstance(other, TimedH11Protocol):
+                continue
+            if not other.waiting_for_client():
+                continue
+            if victim is None or other._connected_at < victim._connected_at:
+                victim = other
+        if victim is None:
+            return
+        victim.shed()
+        cls = type(self)
+        if cls.sheds is None:
+            cls.sheds = _Tally("slow or idle connections closed to make room")
+        cls.sheds.note(cap)
+
+    def waiting_for_client(self) -> bool:
+        """Whether this connection waits for its client: no request yet (or only part of
+        its head), or a body still coming in that nothing was answered to yet."""
+        if self.transport.is_closing():
+            return False
+        state = self.conn.their_state
+        if state is h11.IDLE:
+            return self.cycle is None or self.cycle.response_complete
+        return state is h11.SEND_BODY and self.conn.our_state is h11.SEND_RESPONSE
+
+    def shed(self) -> None:
+        """Close this connection for another one; a started request gets the 408."""
+        pending, _closed = self.conn.trailing_data
+        if self.conn.their_state is h11.SEND_BODY or pending:
+            message = "The request was not received in time (the server needed the connection)."
+            self.transport.write(_timeout_response(message))
+        self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
