@@ -59,6 +59,12 @@ class _Tally:
             self.unlogged, self.logged_at = 0, now
 
 
+def _open(connections: Any) -> int:
+    """Connections not closing already (one closed to make room leaves the set only on
+    the next turn of the event loop)."""
+    return sum(1 for c in connections if not c.transport.is_closing())
+
+
 def _busy_response() -> tuple[dict[str, Any], bytes]:
     busy = errors.ServerBusy()
     body = errors.envelope_bytes(busy.message, busy.error_code)
@@ -114,7 +120,11 @@ class TimedH11Protocol(H11Protocol):
         async def capped(scope: Any, receive: Any, send: Any) -> None:
             # As uvicorn counts: this connection is among the open ones, and this
             # request's task among the running ones.
-            if scope["type"] == "http" and (len(state.connections) > cap or len(state.tasks) > cap):
+            connections = state.connections
+            over = len(connections) > cap and _open(connections) > cap
+            # Tasks of connections just closed end a few turns later: only twice the cap
+            # in tasks (requests whose clients left, still running) refuses on its own.
+            if scope["type"] == "http" and (over or len(state.tasks) > 2 * cap):
                 cls = type(self)
                 if cls.refusals is None:
                     cls.refusals = _Tally("requests answered 503 server_busy")
