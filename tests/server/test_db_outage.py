@@ -104,3 +104,28 @@ def test_database_busy_is_the_503_envelope(make_client, add_partner):
     }
     assert 'voip24h_db_errors_total{error_code="database_busy"} 1.0' in client.get("/metrics").text
     assert client.post(API, json=get_user(secret)).status_code == 200
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mysql"])  # SQLite has no pool to wait for
+def test_a_call_waits_for_a_connection_at_most_db_wait_seconds(settings, backend):
+    """A frozen database holds the pool's calls to their statement timeout; the others
+    are refused once db_wait_seconds have passed, not after the full timeout."""
+
+    async def run() -> None:
+        inner = make_reader(settings.database_url, 5.0, 1)
+        gate = GatedReader(inner, 10, Outage(), slots=1, wait_seconds=0.3)
+        await gate.start()
+        try:
+            slow = asyncio.create_task(gate.fetch(Statement(SLOW_SQL[backend], (), {}), {}))
+            await asyncio.sleep(0.1)
+            with pytest.raises(DatabaseBusy) as refused:
+                await gate.ping()
+            assert not slow.done()  # refused while the slow call still holds the connection
+            assert refused.value.headers["Retry-After"] == "1"
+            await slow
+            await gate.ping()  # the connection is free again
+            assert gate.active == 0 and gate.refused == 1
+        finally:
+            await gate.close()
+
+    asyncio.run(run())

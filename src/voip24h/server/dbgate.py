@@ -6,6 +6,7 @@ Wraps the Reader every request reads through; db/reader.py itself stays unaware 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -14,7 +15,7 @@ from typing import Any
 from sqlalchemy.engine import Dialect
 
 from voip24h import errors
-from voip24h.db.reader import Reader, Statement
+from voip24h.db.reader import Reader, Statement, budget
 
 log = logging.getLogger("voip24h.db")
 
@@ -55,9 +56,7 @@ class Outage:
         if self.started is None:
             return
         seconds = self._clock() - self.started
-        log.warning(
-            "database outage ended after %.1f s; %d requests failed", seconds, self.failed
-        )
+        log.warning("database outage ended after %.1f s; %d requests failed", seconds, self.failed)
         self.started = None
 
     def seconds(self) -> float:
@@ -67,15 +66,33 @@ class Outage:
 
 class GatedReader(Reader):
     """``reader`` with at most ``limit`` calls at once (the pool plus its waiting line);
-    more are refused with database_busy at once instead of queueing without end."""
+    more are refused with database_busy at once instead of queueing without end.
 
-    def __init__(self, reader: Reader, limit: int, outage: Outage) -> None:
+    With ``slots`` (the pool's size) and ``wait_seconds``, a call also waits at most
+    ``wait_seconds`` for one of the pool's connections, then gets database_busy: a
+    frozen database holds the pool's few calls until their statement timeout, and
+    answers every other request within ``wait_seconds``, not after the full timeout.
+    """
+
+    def __init__(
+        self,
+        reader: Reader,
+        limit: int,
+        outage: Outage,
+        *,
+        slots: int | None = None,
+        wait_seconds: float | None = None,
+    ) -> None:
         super().__init__(reader.timeout)
         self._reader = reader
         self._limit = limit
         self.outage = outage
         self.active = 0
         self.refused = 0
+        self._wait = wait_seconds
+        self._slots = (
+            asyncio.Semaphore(slots) if slots is not None and wait_seconds is not None else None
+        )
 
     @property
     def renders_json(self) -> bool:  # type: ignore[override]
@@ -94,6 +111,24 @@ class GatedReader(Reader):
             raise errors.DatabaseBusy()
         self.active += 1
 
+    async def _take_slot(self) -> None:
+        """Wait for one of the pool's connections, at most ``wait_seconds``."""
+        if self._slots is None:
+            return
+        assert self._wait is not None
+        if not self._slots.locked():  # a connection is free: no wait, whatever the deadline
+            await self._slots.acquire()
+            return
+        try:
+            await asyncio.wait_for(self._slots.acquire(), budget(self._wait))
+        except TimeoutError:
+            self.refused += 1
+            raise errors.DatabaseBusy() from None
+
+    def _give_slot(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
+
     def _failed(self, exc: errors.ApiError) -> None:
         if isinstance(exc, errors.DatabaseUnavailable):
             self.outage.failure(exc)
@@ -101,7 +136,13 @@ class GatedReader(Reader):
     async def fetch(self, statement: Statement, params: Mapping[str, Any]) -> list[Sequence[Any]]:
         self._enter()
         try:
-            rows = await self._reader.fetch(statement, params)
+            await self._take_slot()
+            try:
+                rows = await self._reader.fetch(statement, params)
+            finally:
+                self._give_slot()
+        except errors.DatabaseBusy:
+            raise
         except errors.ApiError as exc:
             self._failed(exc)
             raise
@@ -115,9 +156,15 @@ class GatedReader(Reader):
     ) -> AsyncIterator[list[Sequence[Any]]]:
         self._enter()
         try:
-            async for rows in self._reader.stream(statement, params, chunk_rows):
-                self.outage.success()
-                yield rows
+            await self._take_slot()
+            try:
+                async for rows in self._reader.stream(statement, params, chunk_rows):
+                    self.outage.success()
+                    yield rows
+            finally:
+                self._give_slot()
+        except errors.DatabaseBusy:
+            raise
         except errors.ApiError as exc:
             self._failed(exc)
             raise
