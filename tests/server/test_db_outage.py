@@ -129,3 +129,26 @@ def test_a_call_waits_for_a_connection_at_most_db_wait_seconds(settings, backend
             await gate.close()
 
     asyncio.run(run())
+
+
+def test_a_long_outage_is_logged_as_a_count_every_thirty_seconds(caplog):
+    from voip24h.errors import DatabaseUnavailable
+
+    now = [100.0]
+    outage = Outage(clock=lambda: now[0])
+    caplog.set_level(logging.WARNING, logger="voip24h.db")
+    for _ in range(100):  # 100 failed requests in 50 s
+        try:
+            raise DatabaseUnavailable() from ConnectionRefusedError("connection refused")
+        except DatabaseUnavailable as exc:
+            outage.failure(exc)
+        now[0] += 0.5
+    outage.success()
+    lines = outage_lines(caplog)
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("database outage started: database_unavailable")
+    assert lines[0].endswith("(connection refused)")
+    assert lines[1] == (
+        "database outage going on for 30 s; 60 requests failed so far (connection refused)"
+    )
+    assert lines[2] == "database outage ended after 50.0 s; 100 requests failed"

@@ -18,18 +18,24 @@ from voip24h import errors
 from voip24h.db.reader import Reader, Statement, budget
 
 log = logging.getLogger("voip24h.db")
+OUTAGE_LOG_SECONDS = 30.0  # while an outage lasts, its count is logged this often
 
 
 class Outage:
     """Tracks one database outage at a time: its start, failed requests and end.
 
     A dead database fails every request; logging each would bury the log (and cost the
-    time of a write per request), so the outage is logged once when it starts and once
-    when the first request succeeds again, with the count and the duration.
+    time of a write per request), so the outage is logged once when it starts, then as
+    a count every ``every`` seconds while it lasts, and once when the first request
+    succeeds again, with the count and the duration.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, every: float = OUTAGE_LOG_SECONDS
+    ) -> None:
         self._clock = clock
+        self._every = every
+        self._logged = 0.0
         self.started: float | None = None
         self.failed = 0
         self.outages = 0  # outages begun since the process started
@@ -41,12 +47,21 @@ class Outage:
 
     def failure(self, error: errors.ApiError) -> None:
         """A request failed with database_unavailable."""
+        now = self._clock()
         if self.started is None:
-            self.started = self._clock()
+            self.started = self._logged = now
             self.failed = 0
             self.outages += 1
             log.warning(
                 "database outage started: %s (%s)", error.error_code, error.__cause__ or error
+            )
+        elif now - self._logged >= self._every:
+            self._logged = now
+            log.warning(
+                "database outage going on for %.0f s; %d requests failed so far (%s)",
+                now - self.started,
+                self.failed,
+                error.__cause__ or error,
             )
         self.failed += 1
         self.failed_total += 1
