@@ -60,6 +60,7 @@ def test_an_outage_is_two_log_lines_and_a_count(load, add_partner, make_client, 
     assert lines[1].endswith("; 4 requests failed")
     after = client.get("/metrics").text
     assert "voip24h_db_outage_seconds 0.0\n" in after and "voip24h_db_outages 1.0" in after
+    assert "voip24h_db_outage_seconds_total 0.0\n" not in after  # the time it lasted
 
 
 @pytest.mark.parametrize("backend", ["postgresql", "mysql"])  # SQLite reads on the loop itself
@@ -152,3 +153,4 @@ def test_a_long_outage_is_logged_as_a_count_every_thirty_seconds(caplog):
         "database outage going on for 30 s; 60 requests failed so far (connection refused)"
     )
     assert lines[2] == "database outage ended after 50.0 s; 100 requests failed"
+    assert (outage.seconds(), outage.total_seconds()) == (0.0, 50.0)

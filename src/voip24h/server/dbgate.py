@@ -36,6 +36,7 @@ class Outage:
         self._clock = clock
         self._every = every
         self._logged = 0.0
+        self._past = 0.0  # seconds of the outages that ended
         self.started: float | None = None
         self.failed = 0
         self.outages = 0  # outages begun since the process started
@@ -71,12 +72,17 @@ class Outage:
         if self.started is None:
             return
         seconds = self._clock() - self.started
+        self._past += seconds
         log.warning("database outage ended after %.1f s; %d requests failed", seconds, self.failed)
         self.started = None
 
     def seconds(self) -> float:
         """How long the current outage has lasted (0 when the database is up)."""
         return 0.0 if self.started is None else self._clock() - self.started
+
+    def total_seconds(self) -> float:
+        """Time spent in outages since the process started, the current one included."""
+        return self._past + self.seconds()
 
 
 class GatedReader(Reader):
