@@ -408,3 +408,34 @@ def test_a_row_the_server_database_refuses_is_rejected_and_the_sync_goes_on(
         assert sync.syncer.stats.rejected == 2  # rows 2 (read again in the window) and 7
         assert sync.thread.is_alive()
         sync.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # SQLite's max_page_count makes the disk full
+def test_a_full_server_database_stops_the_sync_with_exit_4_and_loses_nothing(
+    source, engine, db_url
+):
+    import sqlite3
+
+    from sqlalchemy import event
+
+    for n in range(400):
+        source.write(n)
+    with engine.connect() as conn:
+        pages = int(conn.exec_driver_sql("PRAGMA page_count").scalar() or 0)
+
+    def small(dbapi_connection: Any, _record: Any) -> None:
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            dbapi_connection.execute(f"PRAGMA max_page_count={pages + 10}").close()
+
+    args = ["--source", source.url, "--db", db_url, "--once", "--json"]
+    event.listen(Engine, "connect", small)
+    try:
+        full = CliRunner().invoke(sync_cmd, args)
+    finally:
+        event.remove(Engine, "connect", small)
+    assert full.exit_code == 4, full.output
+    assert "the database is out of space (database or disk is full)" in full.output
+    engine.dispose()
+    again = CliRunner().invoke(sync_cmd, args)
+    assert again.exit_code == 0, again.output
+    assert uniqueids(engine) == uid(*range(400))
