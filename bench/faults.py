@@ -6,10 +6,11 @@
 * ``pg-import``: the first import of ``--rows`` (100k) rows into an empty PostgreSQL
   database, with the ANALYZE after its first batches and without it (the same
   command with ``ingest.files.ANALYZE_AFTER_BATCHES`` out of reach).
-* ``frozen``: ``voip24h serve`` on PostgreSQL through a TCP relay that stops
-  forwarding (the database frozen, as under SIGSTOP, without stopping the shared
-  server); ``--rate`` requests/s for ``--seconds``: answers by error code, the
-  time to each 503, and the time to the first 200 once the relay forwards again.
+* ``frozen`` / ``stopped``: ``voip24h serve`` on PostgreSQL and on MariaDB through a
+  TCP relay that stops forwarding (the database frozen, as under SIGSTOP) or cuts every
+  connection and refuses new ones (the database stopped), without touching the shared
+  servers; ``--rate`` requests/s for ``--seconds``: answers by error code, the time to
+  each 503, and the time to the first 200 once the relay forwards again.
 * ``slow``: ``voip24h serve`` (SQLite) under ``ulimit -n 1024`` with ``--slow``
   connections trickling a body at one byte a second, while a normal client asks
   ``--rate`` requests/s: its success rate and p99.
@@ -321,12 +322,16 @@ async def paced(
 
 
 class Relay:
-    """A TCP relay 127.0.0.1:port -> the database; ``frozen`` stops it forwarding (the
-    connections stay open, nothing answers: a database under SIGSTOP, seen from outside)."""
+    """A TCP relay 127.0.0.1:port -> the database. ``frozen`` stops it forwarding (the
+    connections stay open, nothing answers: a database under SIGSTOP, seen from
+    outside); ``stop()`` cuts every connection and refuses new ones (a database that is
+    stopped) until ``start()``. The shared database servers are never touched."""
 
     def __init__(self, target: tuple[str, int]):
         self.target = target
         self.frozen = threading.Event()
+        self.stopped = threading.Event()
+        self.writers: set[asyncio.StreamWriter] = set()
         self.loop = asyncio.new_event_loop()
         self.port = free_port()
         ready = threading.Event()
@@ -357,39 +362,66 @@ class Relay:
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while self.frozen.is_set():  # a new connection is not answered either
             await asyncio.sleep(0.01)
+        if self.stopped.is_set():
+            writer.close()
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
             writer.close()
             return
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        self.writers.update((writer, up_writer))
+        try:
+            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        finally:
+            self.writers.difference_update((writer, up_writer))
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+        def cut() -> None:
+            for writer in list(self.writers):
+                writer.transport.abort()
+
+        self.loop.call_soon_threadsafe(cut)
+
+    def start(self) -> None:
+        self.stopped.clear()
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
 
 
-def run_frozen(workdir: Path, rate: float, seconds: float) -> dict[str, Any]:
+def run_outage(
+    workdir: Path, backend: str, mode: str, rate: float, seconds: float
+) -> dict[str, Any]:
+    """``mode`` frozen or stopped, for ``seconds`` at ``rate`` requests/s."""
     from sqlalchemy.engine import make_url
 
-    database = Database("postgresql", workdir)
+    database = Database(backend, workdir)
     served = relay = None
     try:
         secret = seed(database.url, workdir)
         real = make_url(database.url)
-        relay = Relay((real.host or "127.0.0.1", real.port or 5432))
+        default_port = 5432 if backend == "postgresql" else 3306
+        relay = Relay((real.host or "127.0.0.1", real.port or default_port))
         via = real.set(host="127.0.0.1", port=relay.port).render_as_string(hide_password=False)
-        served = Served(via, workdir / "serve-frozen.log")
+        served = Served(via, workdir / f"serve-{backend}-{mode}.log")
         payload = body(secret)
         warm = asyncio.run(paced(served.port, payload, 20, 1, 30))
         assert all(s == "200" for s, _ in warm), Counter(s for s, _ in warm)
-        relay.frozen.set()
+        if mode == "frozen":
+            relay.frozen.set()
+        else:
+            relay.stop()
         answers = asyncio.run(paced(served.port, payload, rate, seconds, 60))
         relay.frozen.clear()
-        thawed = time.perf_counter()
+        relay.start()
+        back = time.perf_counter()
         while asyncio.run(one_request(served.port, payload, 30))[0] != "200":
             time.sleep(0.02)
-        recovery = time.perf_counter() - thawed
+        recovery = time.perf_counter() - back
     finally:
         if served:
             served.close()
@@ -406,7 +438,7 @@ def run_frozen(workdir: Path, rate: float, seconds: float) -> dict[str, Any]:
         "time_to_503_p50": percentile(refused, 50),
         "time_to_503_p99": percentile(refused, 99),
         "time_to_503_max": round(max(refused), 3) if refused else None,
-        "first_200_after_thaw_seconds": round(recovery, 2),
+        "first_200_after_database_back_seconds": round(recovery, 2),
     }
 
 
@@ -478,7 +510,7 @@ def run_slow(workdir: Path, slow: int, rate: float, seconds: float) -> dict[str,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.faults", description=__doc__)
-    parser.add_argument("--only", default="mixed,pg-import,frozen,slow")
+    parser.add_argument("--only", default="mixed,pg-import,frozen,stopped,slow")
     parser.add_argument("--good", type=int, default=10_000, help="good lines of the mixed file")
     parser.add_argument("--rows", type=int, default=100_000, help="rows of the PostgreSQL import")
     parser.add_argument("--backends", default="sqlite,postgresql,mysql")
@@ -495,8 +527,13 @@ def main(argv: list[str] | None = None) -> int:
             figures["mixed"] = run_mixed(workdir, args.good, args.backends.split(","))
         if "pg-import" in only:
             figures["pg_import"] = run_pg_import(workdir, args.rows)
-        if "frozen" in only:
-            figures["frozen"] = run_frozen(workdir, args.rate, args.seconds)
+        for mode in ("frozen", "stopped"):
+            if mode in only:
+                figures[mode] = {
+                    backend: run_outage(workdir, backend, mode, args.rate, args.seconds)
+                    for backend in args.backends.split(",")
+                    if backend != "sqlite"
+                }
         if "slow" in only:
             figures["slow"] = run_slow(workdir, args.slow, args.rate, args.seconds)
     text = json.dumps(figures, indent=2)

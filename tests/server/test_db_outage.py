@@ -123,9 +123,13 @@ def test_a_call_waits_for_a_connection_at_most_db_wait_seconds(settings, backend
                 await gate.ping()
             assert not slow.done()  # refused while the slow call still holds the connection
             assert refused.value.headers["Retry-After"] == "1"
+            # Nothing has moved for wait_seconds: the next call is refused without waiting.
+            waits = asyncio.create_task(gate.ping())
+            await asyncio.sleep(0)
+            assert waits.done() and isinstance(waits.exception(), DatabaseBusy)
             await slow
             await gate.ping()  # the connection is free again
-            assert gate.active == 0 and gate.refused == 1
+            assert gate.active == 0 and gate.refused == 2
         finally:
             await gate.close()
 

@@ -90,9 +90,10 @@ class GatedReader(Reader):
     more are refused with database_busy at once instead of queueing without end.
 
     With ``slots`` (the pool's size) and ``wait_seconds``, a call also waits at most
-    ``wait_seconds`` for one of the pool's connections, then gets database_busy: a
-    frozen database holds the pool's few calls until their statement timeout, and
-    answers every other request within ``wait_seconds``, not after the full timeout.
+    ``wait_seconds`` for one of the pool's connections, then gets database_busy; and
+    when no connection was taken or given back for ``wait_seconds`` while all are busy,
+    at once. So a frozen database holds the pool's few calls until their statement
+    timeout, and answers the others within ``wait_seconds``, most of them at once.
     """
 
     def __init__(
@@ -111,6 +112,7 @@ class GatedReader(Reader):
         self.active = 0
         self.refused = 0
         self._wait = wait_seconds
+        self._moved = 0.0  # when a connection was last taken or given back
         self._slots = (
             asyncio.Semaphore(slots) if slots is not None and wait_seconds is not None else None
         )
@@ -139,16 +141,24 @@ class GatedReader(Reader):
         assert self._wait is not None
         if not self._slots.locked():  # a connection is free: no wait, whatever the deadline
             await self._slots.acquire()
+            self._moved = time.monotonic()
             return
+        if time.monotonic() - self._moved >= self._wait:
+            # Every connection busy and none taken or given back for wait_seconds: the
+            # database is stuck (frozen); waiting would only end in the same refusal.
+            self.refused += 1
+            raise errors.DatabaseBusy()
         try:
             await asyncio.wait_for(self._slots.acquire(), budget(self._wait))
         except TimeoutError:
             self.refused += 1
             raise errors.DatabaseBusy() from None
+        self._moved = time.monotonic()
 
     def _give_slot(self) -> None:
         if self._slots is not None:
             self._slots.release()
+            self._moved = time.monotonic()
 
     def _failed(self, exc: errors.ApiError) -> None:
         if isinstance(exc, errors.DatabaseUnavailable):
