@@ -21,6 +21,7 @@ import asyncio
 import logging
 import os
 import time
+import weakref
 from typing import Any
 
 import h11
@@ -63,6 +64,20 @@ def _open(connections: Any) -> int:
     """Connections not closing already (one closed to make room leaves the set only on
     the next turn of the event loop)."""
     return sum(1 for c in connections if not c.transport.is_closing())
+
+
+_ARRIVALS: weakref.WeakKeyDictionary[Any, dict[Any, None]] | None = None
+
+
+def _arrivals(server_state: Any) -> dict[Any, None]:
+    """The open connections of one server, in the order they arrived (made lazily)."""
+    global _ARRIVALS
+    if _ARRIVALS is None:
+        _ARRIVALS = weakref.WeakKeyDictionary()
+    order = _ARRIVALS.get(server_state)
+    if order is None:
+        order = _ARRIVALS[server_state] = {}
+    return order
 
 
 def _busy_response() -> tuple[dict[str, Any], bytes]:
@@ -139,7 +154,8 @@ class TimedH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._connected_at = self.loop.time()
+        self._order = _arrivals(self.server_state)
+        self._order[self] = None
         self._arm()
         if self._cap is not None and len(self.server_state.connections) > self._cap:
             self._make_room(self._cap)
@@ -149,14 +165,9 @@ class TimedH11Protocol(H11Protocol):
         an answer, or still sending its request: a slow client), so that slow clients
         holding every place do not shut out a new one. Requests being answered are never
         cut; with none to close, the new request gets server_busy (``_capped``)."""
-        victim: TimedH11Protocol | None = None
-        for other in self.server_state.connections:
-            if other is self or not isinstance(other, TimedH11Protocol):
-                continue
-            if not other.waiting_for_client():
-                continue
-            if victim is None or other._connected_at < victim._connected_at:
-                victim = other
+        # Oldest first: the first connection waiting for its client is the one (slow
+        # clients are old; the scan rarely goes past the first few).
+        victim = next((c for c in self._order if c is not self and c.waiting_for_client()), None)
         if victim is None:
             return
         victim.shed()
@@ -185,6 +196,9 @@ class TimedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        order = getattr(self, "_order", None)
+        if order is not None:
+            order.pop(self, None)
         super().connection_lost(exc)
 
     def on_response_complete(self) -> None:
