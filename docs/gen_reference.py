@@ -58,6 +58,7 @@ ADVICE = {
     "database_unavailable": "Retry after a short wait (voip24h.client does this).",
     "database_timeout": "Narrow the request (shorter range, a user, a filter), then retry.",
     "database_busy": "Wait the seconds in Retry-After, then retry (voip24h.client does this).",
+    "server_busy": "Wait the seconds in Retry-After, then retry (voip24h.client does this).",
     "request_timeout": "Send the whole request at once; check the network to the server.",
 }
 

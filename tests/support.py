@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import func, select
@@ -77,3 +79,27 @@ def downgrade(engine: Any, revision: str) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, revision)
+
+
+@contextmanager
+def refusing_dst(engine: Any, value: str = "666") -> Iterator[None]:
+    """While open, the database refuses any cdr row whose dst is ``value``: a refusal
+    the row validator cannot foresee (a trigger on SQLite, a CHECK elsewhere)."""
+    from sqlalchemy import text
+
+    if engine.dialect.name == "sqlite":
+        add = (
+            f"CREATE TRIGGER t_refuse_dst BEFORE INSERT ON cdr WHEN NEW.dst = '{value}' "
+            f"BEGIN SELECT RAISE(ABORT, 'dst {value} is refused'); END"
+        )
+        drop = "DROP TRIGGER IF EXISTS t_refuse_dst"
+    else:
+        add = f"ALTER TABLE cdr ADD CONSTRAINT t_refuse_dst CHECK (dst <> '{value}')"
+        drop = "ALTER TABLE cdr DROP CONSTRAINT t_refuse_dst"
+    with engine.begin() as conn:
+        conn.execute(text(add))
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(drop))

@@ -78,6 +78,12 @@ class Settings:
         "Requests per worker that may wait for a database connection beyond db_pool_size; "
         "more are refused at once with 503 database_busy and Retry-After.",
     )
+    db_wait_seconds: float = _setting(
+        2.0,
+        "Longest time a request waits for a free database connection (PostgreSQL, "
+        "MariaDB) before 503 database_busy with Retry-After: a frozen database then holds "
+        "only db_pool_size requests for db_timeout_seconds, and answers the others fast.",
+    )
     client_timeout_seconds: float = _setting(
         15.0,
         "Longest time a client may take to send a request's headers (from connecting or "
@@ -89,9 +95,10 @@ class Settings:
     )
     max_connections: int = _setting(
         1000,
-        "Connections (and requests) one worker serves at once; beyond it new requests get "
-        "a plain-text 503 from uvicorn. Keep it under the process's open-file limit "
-        "(systemd LimitNOFILE).",
+        "Connections (and requests) one worker serves at once; beyond it the oldest slow "
+        "or idle connection is closed to make room, or, with none, a request gets 503 "
+        "server_busy with Retry-After at once. Keep it under the process's open-file "
+        "limit (systemd LimitNOFILE).",
     )
     partner_cache_seconds: float = _setting(
         2.0,
@@ -231,7 +238,12 @@ class Settings:
         self._validate_security()
         if not 0 < self.port < 65536:
             raise SettingsError("port: must be between 1 and 65535")
-        for name in ("db_timeout_seconds", "client_timeout_seconds", "keep_alive_seconds"):
+        for name in (
+            "db_timeout_seconds",
+            "db_wait_seconds",
+            "client_timeout_seconds",
+            "keep_alive_seconds",
+        ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name}: must be greater than 0")
         self._validate_extended_api()

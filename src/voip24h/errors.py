@@ -190,6 +190,13 @@ class DatabaseBusy(ApiError):
     retry_after = 1
 
 
+class ServerBusy(ApiError):
+    status = 503
+    error_code = "server_busy"
+    default_message = "The server has too many connections open; retry shortly."
+    retry_after = 1
+
+
 class RequestTimeout(ApiError):
     status = 408
     error_code = "request_timeout"

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from tests.databases import SERVER_URLS, unavailable
+from tests.support import refusing_dst
 from voip24h.cli.sync import sync_cmd
 from voip24h.db.engine import sync_url
 from voip24h.db.schema import call_records, cdr
@@ -441,3 +442,61 @@ def test_sync_keeps_conversations_and_tenants_by_side(source, engine, db_url):
         ("1763700100.4", "137"): "globex",
         ("1763700200.6", "138"): "",
     }
+
+
+def test_a_row_the_server_database_refuses_is_rejected_and_the_sync_goes_on(
+    source, loader, engine, running, db_url
+):
+    """A data error is not an outage: the row is rejected once, never retried for ever."""
+    import json
+
+    for n in range(6):
+        source.write(n, dst="666" if n == 2 else f"09{n:08d}")
+    with refusing_dst(engine, "666"):
+        once = CliRunner().invoke(
+            sync_cmd, ["--source", source.url, "--db", db_url, "--once", "--json"]
+        )
+        assert once.exit_code == 1, once.output
+        assert (json.loads(once.output)["copied"], json.loads(once.output)["rejected"]) == (5, 1)
+        assert uniqueids(engine) == uid(0, 1, 3, 4, 5)
+
+        sync = running(Syncer(loader, source.url))
+        source.write(6)
+        source.write(7, dst="666")
+        wait_for(lambda: uniqueids(engine) == uid(0, 1, 3, 4, 5, 6), 15)
+        time.sleep(1.5)  # a poll or two more: the refused row is not tried again
+        assert sync.syncer.stats.errors == 0
+        assert sync.syncer.stats.rejected == 2  # rows 2 (read again in the window) and 7
+        assert sync.thread.is_alive()
+        sync.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # SQLite's max_page_count makes the disk full
+def test_a_full_server_database_stops_the_sync_with_exit_4_and_loses_nothing(
+    source, engine, db_url
+):
+    import sqlite3
+
+    from sqlalchemy import event
+
+    for n in range(400):
+        source.write(n)
+    with engine.connect() as conn:
+        pages = int(conn.exec_driver_sql("PRAGMA page_count").scalar() or 0)
+
+    def small(dbapi_connection: Any, _record: Any) -> None:
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            dbapi_connection.execute(f"PRAGMA max_page_count={pages + 10}").close()
+
+    args = ["--source", source.url, "--db", db_url, "--once", "--json"]
+    event.listen(Engine, "connect", small)
+    try:
+        full = CliRunner().invoke(sync_cmd, args)
+    finally:
+        event.remove(Engine, "connect", small)
+    assert full.exit_code == 4, full.output
+    assert "the database is out of space (database or disk is full)" in full.output
+    engine.dispose()
+    again = CliRunner().invoke(sync_cmd, args)
+    assert again.exit_code == 0, again.output
+    assert uniqueids(engine) == uid(*range(400))

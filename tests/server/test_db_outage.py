@@ -60,6 +60,7 @@ def test_an_outage_is_two_log_lines_and_a_count(load, add_partner, make_client, 
     assert lines[1].endswith("; 4 requests failed")
     after = client.get("/metrics").text
     assert "voip24h_db_outage_seconds 0.0\n" in after and "voip24h_db_outages 1.0" in after
+    assert "voip24h_db_outage_seconds_total 0.0\n" not in after  # the time it lasted
 
 
 @pytest.mark.parametrize("backend", ["postgresql", "mysql"])  # SQLite reads on the loop itself
@@ -104,3 +105,56 @@ def test_database_busy_is_the_503_envelope(make_client, add_partner):
     }
     assert 'voip24h_db_errors_total{error_code="database_busy"} 1.0' in client.get("/metrics").text
     assert client.post(API, json=get_user(secret)).status_code == 200
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mysql"])  # SQLite has no pool to wait for
+def test_a_call_waits_for_a_connection_at_most_db_wait_seconds(settings, backend):
+    """A frozen database holds the pool's calls to their statement timeout; the others
+    are refused once db_wait_seconds have passed, not after the full timeout."""
+
+    async def run() -> None:
+        inner = make_reader(settings.database_url, 5.0, 1)
+        gate = GatedReader(inner, 10, Outage(), slots=1, wait_seconds=0.3)
+        await gate.start()
+        try:
+            slow = asyncio.create_task(gate.fetch(Statement(SLOW_SQL[backend], (), {}), {}))
+            await asyncio.sleep(0.1)
+            with pytest.raises(DatabaseBusy) as refused:
+                await gate.ping()
+            assert not slow.done()  # refused while the slow call still holds the connection
+            assert refused.value.headers["Retry-After"] == "1"
+            # Nothing has moved for wait_seconds: the next call is refused without waiting.
+            waits = asyncio.create_task(gate.ping())
+            await asyncio.sleep(0)
+            assert waits.done() and isinstance(waits.exception(), DatabaseBusy)
+            await slow
+            await gate.ping()  # the connection is free again
+            assert gate.active == 0 and gate.refused == 2
+        finally:
+            await gate.close()
+
+    asyncio.run(run())
+
+
+def test_a_long_outage_is_logged_as_a_count_every_thirty_seconds(caplog):
+    from voip24h.errors import DatabaseUnavailable
+
+    now = [100.0]
+    outage = Outage(clock=lambda: now[0])
+    caplog.set_level(logging.WARNING, logger="voip24h.db")
+    for _ in range(100):  # 100 failed requests in 50 s
+        try:
+            raise DatabaseUnavailable() from ConnectionRefusedError("connection refused")
+        except DatabaseUnavailable as exc:
+            outage.failure(exc)
+        now[0] += 0.5
+    outage.success()
+    lines = outage_lines(caplog)
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("database outage started: database_unavailable")
+    assert lines[0].endswith("(connection refused)")
+    assert lines[1] == (
+        "database outage going on for 30 s; 60 requests failed so far (connection refused)"
+    )
+    assert lines[2] == "database outage ended after 50.0 s; 100 requests failed"
+    assert (outage.seconds(), outage.total_seconds()) == (0.0, 50.0)

@@ -6,7 +6,9 @@ Exit codes (also in docs/ingestion.md):
 * 1: the import finished, but some lines were rejected (see the rejects file);
 * 2: nothing was imported: bad options, or a file's layout cannot be told;
 * 3: the import stopped early (database error, a file unreadable to its end);
-  batches committed so far are kept, and running the same command again finishes it.
+  batches committed so far are kept, and running the same command again finishes it;
+* 4: the database's disk is full: batches committed so far are kept; free space (or
+  raise the database's limit) and run the same command again.
 """
 
 from __future__ import annotations
@@ -34,7 +36,26 @@ from voip24h.ingest.loader import IndexOutOfDate, Loader, SchemaOutOfDate
 from voip24h.ingest.progress import Mode, tracker
 from voip24h.ingest.rejects import RejectsWriter
 
-EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_STOPPED, EXIT_FULL = 0, 1, 2, 3, 4
+FULL = (
+    "the database is out of space ({cause}); committed batches are kept: free space "
+    "(or raise the database's size limit), then run the same command again"
+)
+
+
+def stopped(exc: BaseException) -> ImportFailure:
+    """The one-line failure of an import, follow or sync stopped by a database error:
+    exit 4 for a full disk, else 3 (db/faults.py tells them apart)."""
+    from voip24h.db import faults
+
+    if isinstance(exc, faults.DatabaseFull):
+        return ImportFailure(FULL.format(cause=exc), EXIT_FULL)
+    if faults.kind(exc) == "full":
+        return ImportFailure(FULL.format(cause=faults.message(exc)), EXIT_FULL)
+    return ImportFailure(
+        f"database error: {faults.message(exc)}; committed batches are kept, run again to finish",
+        EXIT_STOPPED,
+    )
 
 
 class ImportFailure(click.ClickException):
@@ -181,9 +202,11 @@ def import_cmd(
     unambiguous (16, 18, 19, 21). Bad lines are listed in the rejects file with
     their line number and reason; every good line is imported. Exit codes: 0 all
     imported, 1 some lines rejected, 2 nothing imported (usage, layout), 3 stopped
-    early (database, unreadable file; run again to finish).
+    early (database, unreadable file; run again to finish), 4 the database's disk is full.
     """
     from sqlalchemy.exc import DBAPIError
+
+    from voip24h.db.faults import DatabaseFull
 
     if as_json and ctx.get_parameter_source("progress") is not ParameterSource.COMMANDLINE:
         display = "off"  # the JSON summary alone, unless --progress is asked for
@@ -215,19 +238,21 @@ def import_cmd(
         from voip24h.db import indexes
         from voip24h.ingest.follow import run_follow
 
-        indexes.restore(loader.engine)  # left deferred by an unfinished bulk import
-
         with rejects:
-            run_follow(
-                loader,
-                files[0],
-                plans[0].columns,
-                usegmtime=usegmtime,
-                delimiter=delimiter,
-                rejects=rejects,
-                poll_interval=poll_interval,
-                display=display,
-            )
+            try:
+                indexes.restore(loader.engine)  # left deferred by an unfinished bulk import
+                run_follow(
+                    loader,
+                    files[0],
+                    plans[0].columns,
+                    usegmtime=usegmtime,
+                    delimiter=delimiter,
+                    rejects=rejects,
+                    poll_interval=poll_interval,
+                    display=display,
+                )
+            except (DBAPIError, DatabaseFull, ValueError, OverflowError) as exc:
+                raise stopped(exc) from None
         return
     total = sum(_size(path) for path in files)
     with rejects, import_bar(total, display) as update:
@@ -248,10 +273,7 @@ def import_cmd(
                 "interrupted; committed batches are kept, run again to finish", EXIT_STOPPED
             ) from None
         except DBAPIError as exc:
-            raise ImportFailure(
-                f"database error: {exc.orig}; committed batches are kept, run again to finish",
-                EXIT_STOPPED,
-            ) from None
+            raise stopped(exc) from None
     _report(summary, as_json)
     if summary.error:
         raise ImportFailure(summary.error, EXIT_STOPPED)

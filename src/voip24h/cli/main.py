@@ -123,7 +123,7 @@ def _check_schema(settings: Settings) -> None:
     try:
         if not migrate.is_current(engine):
             raise click.ClickException(migrate.NOT_CURRENT)
-        _restore_indexes(engine)
+        _restore_indexes_or_warn(engine, settings)
     except OperationalError as exc:
         # A server database that is down now may be up later: serve 503s meanwhile.
         if settings.database_url.startswith("sqlite"):
@@ -212,6 +212,31 @@ def _restore_indexes(engine: Any) -> None:
         click.echo(f"building index {name} (an import that deferred it did not finish)", err=True)
 
     indexes.restore(engine, note)
+
+
+DEFERRED_INDEXES = (
+    "the read-side indexes an import deferred could not be built ({cause}); serving "
+    "anyway: reads are right but slower (full scans). Free space if the disk is full, "
+    "then run `voip24h db upgrade` to build them"
+)
+
+
+def _restore_indexes_or_warn(engine: Any, settings: Settings) -> None:
+    """Build deferred indexes before serving; if that fails (a full disk), log once what
+    to run and serve without them: deferred work is never fatal."""
+    import logging
+
+    from sqlalchemy.exc import DBAPIError
+
+    from voip24h.db import faults
+    from voip24h.server.observability import configure_logging
+
+    try:
+        _restore_indexes(engine)
+    except DBAPIError as exc:
+        configure_logging(settings.log_level)
+        message = DEFERRED_INDEXES.format(cause=faults.message(exc))
+        logging.getLogger("voip24h.serve").warning(message)
 
 
 @db.command()

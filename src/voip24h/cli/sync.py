@@ -19,11 +19,11 @@ import click
 from voip24h.cli.common import db_option, emit_json, json_option
 from voip24h.cli.importing import (
     EXIT_REJECTED,
-    EXIT_STOPPED,
     EXIT_USAGE,
     NO_TENANT,
     ImportFailure,
     open_loader,
+    stopped,
 )
 from voip24h.ingest.progress import Mode
 from voip24h.ingest.rejects import RejectsWriter
@@ -149,7 +149,7 @@ def sync_cmd(
             except SourceTableError as exc:
                 raise ImportFailure(str(exc), EXIT_USAGE) from None
             except DBAPIError as exc:
-                raise ImportFailure(f"database error: {exc.orig}", EXIT_STOPPED) from None
+                raise stopped(exc) from None
             _report(syncer.stats.as_dict(), as_json)
             ctx.exit(EXIT_REJECTED if syncer.stats.rejected else 0)
         _run_forever(syncer, interval, quiet or progress is False, display)
@@ -179,6 +179,7 @@ def _catch_up(syncer: Any, since: datetime | None, display: Mode) -> None:
 def _run_forever(syncer: Any, interval: float, quiet: bool, display: Mode) -> None:
     from sqlalchemy.exc import DBAPIError
 
+    from voip24h.db.faults import DatabaseFull
     from voip24h.db.queries.source_cdr import SourceTableError
 
     stop = {"now": False}
@@ -205,6 +206,8 @@ def _run_forever(syncer: Any, interval: float, quiet: bool, display: Mode) -> No
         syncer.run(interval, should_stop=lambda: stop["now"], on_poll=on_poll)
     except SourceTableError as exc:
         raise ImportFailure(str(exc), EXIT_USAGE) from None
+    except (DBAPIError, DatabaseFull, ValueError, OverflowError) as exc:
+        raise stopped(exc) from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

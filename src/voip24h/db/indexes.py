@@ -114,13 +114,24 @@ def drop_duplicate_rows(conn: Connection) -> int:
     return int(conn.execute(delete(cdr).where(cdr.c.id.not_in(first))).rowcount)
 
 
-def analyze(engine: Engine) -> None:
-    """Refresh the planner's statistics of the loaded tables (cheap: sampled)."""
+def analyze(engine: Engine, *, early: bool = False) -> None:
+    """Refresh the planner's statistics of the loaded tables (cheap: sampled).
+
+    ``early``: an import's first batches into an empty table, whose statistics still
+    say "empty" (autovacuum may be off or late), so the planner scans where it should
+    use an index: on MariaDB the engine-independent statistics are collected too
+    (``PERSISTENT FOR ALL``, a scan of the few rows there are).
+    """
+    mariadb = bool(getattr(engine.dialect, "is_mariadb", False))
     statements = {
         # analysis_limit: look at a sample of each index, not every row (fast on 10M rows).
         "sqlite": ["PRAGMA analysis_limit=1000", "ANALYZE cdr", "ANALYZE call_records"],
         "postgresql": ["ANALYZE cdr", "ANALYZE call_records"],
-        "mysql": ["ANALYZE TABLE cdr, call_records"],
+        "mysql": [
+            "ANALYZE TABLE cdr, call_records PERSISTENT FOR ALL"
+            if early and mariadb
+            else "ANALYZE TABLE cdr, call_records"
+        ],
     }[engine.dialect.name]
     with engine.begin() as conn:
         for statement in statements:

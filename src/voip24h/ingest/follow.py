@@ -26,8 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy.exc import DBAPIError
-
+from voip24h.db import faults
 from voip24h.db.queries import meta as meta_queries
 from voip24h.ingest.csvstream import RawRecord, RecordSplitter
 from voip24h.ingest.loader import Loader, LoadStats
@@ -245,32 +244,47 @@ class Follower:
     ) -> None:
         """Load every complete record from the handle's position to its end, in batches."""
         rows: list[dict[str, Any]] = []
+        origins: list[tuple[int, bytes]] = []
         pending = False
         while chunk := handle.read(READ_BYTES):
             for record in splitter.feed(chunk):
                 pending = True
-                self._take(record, rows, name)
+                self._take(record, rows, origins, name)
                 if len(rows) >= self.batch_size:
-                    self._commit(rows, splitter, handle)
-                    rows, pending = [], False
+                    self._commit(rows, origins, splitter, handle, name)
+                    rows, origins, pending = [], [], False
         if final:
             for record in splitter.finish():
                 pending = True
-                self._take(record, rows, name)
+                self._take(record, rows, origins, name)
         if pending:
-            self._commit(rows, splitter, handle)
+            self._commit(rows, origins, splitter, handle, name)
 
-    def _take(self, record: RawRecord, rows: list[dict[str, Any]], name: str) -> None:
+    def _take(
+        self,
+        record: RawRecord,
+        rows: list[dict[str, Any]],
+        origins: list[tuple[int, bytes]],
+        name: str,
+    ) -> None:
         parsed = self.parser.parse(record)
         if parsed.row is None:
             self.rejected += 1
             self.rejects.write(name, parsed.line, parsed.error or "rejected", parsed.raw)
         else:
             rows.append(parsed.row)
+            origins.append((parsed.line, parsed.raw))
 
     def _commit(
-        self, rows: list[dict[str, Any]], splitter: RecordSplitter, handle: IO[bytes]
+        self,
+        rows: list[dict[str, Any]],
+        origins: list[tuple[int, bytes]],
+        splitter: RecordSplitter,
+        handle: IO[bytes],
+        name: str,
     ) -> None:
+        """Load a batch and move the checkpoint past it; rows the database refuses for
+        their data are rejected (Loader.load_or_split), the others loaded."""
         st = os.fstat(handle.fileno())
         point = Checkpoint(
             path=os.path.realpath(self.path),
@@ -281,10 +295,16 @@ class Follower:
             head=head_digest(handle, splitter.offset),
         )
         self.rejects.flush()
-        with self.loader.engine.begin() as conn:
-            if rows:
-                self.stats.add(self.loader.load_batch_in(conn, rows))
+
+        def save(conn: Any) -> None:
             meta_queries.put(conn, self.key, json.dumps(asdict(point)))
+
+        loaded, refused = self.loader.load_or_split(self.loader.encode_batch(rows, origins), save)
+        self.stats.add(loaded)
+        for refusal in refused:
+            self.rejected += 1
+            self.rejects.write(name, refusal.line, refusal.reason, refusal.raw)
+        self.rejects.flush()
         if handle is self._handle:
             self._head = point.head
 
@@ -304,10 +324,23 @@ def run_follow(
     poll_interval: float,
     display: Mode = "off",
     max_seconds: float | None = None,
+    batch_size: int = 5000,
 ) -> Follower:
-    """Follow ``path`` until SIGINT/SIGTERM (or ``max_seconds``); database errors are retried."""
+    """Follow ``path`` until SIGINT/SIGTERM (or ``max_seconds``).
+
+    An outage is retried from the committed checkpoint, with a backoff. Rows the
+    database refuses for their data are rejected as they come (Loader.load_or_split).
+    A full disk raises ``faults.DatabaseFull``: nothing after the checkpoint is lost,
+    the next run reads it again. Any other data error is raised, never retried.
+    """
     follower = Follower(
-        loader, path, columns, usegmtime=usegmtime, delimiter=delimiter, rejects=rejects
+        loader,
+        path,
+        columns,
+        usegmtime=usegmtime,
+        delimiter=delimiter,
+        rejects=rejects,
+        batch_size=batch_size,
     )
     stop = {"now": False}
 
@@ -323,8 +356,15 @@ def run_follow(
                 try:
                     follower.poll()
                     backoff = poll_interval
-                except DBAPIError as exc:
-                    log.warning("database error, retrying from the checkpoint: %s", exc.orig)
+                except Exception as exc:
+                    what = faults.kind(exc)
+                    if what == "full":
+                        raise faults.DatabaseFull(faults.message(exc)) from exc
+                    if what != "outage":
+                        raise
+                    log.warning(
+                        "database error, retrying from the checkpoint: %s", faults.message(exc)
+                    )
                     follower._started = False  # reopen at the committed checkpoint
                     backoff = min(backoff * 2, 30.0)
                 stats = follower.stats

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine
 
 from voip24h.config import Settings
-from voip24h.db import bulk, indexes, migrate
+from voip24h.db import bulk, faults, indexes, migrate
 from voip24h.db.queries import call_records as record_queries
 from voip24h.db.queries import cdr as cdr_queries
 from voip24h.db.queries import meta as meta_queries
@@ -46,6 +46,18 @@ class EncodedBatch:
     records: list[tuple[Any, ...]]
     untenanted: int = 0
     chains: list[Chain] = field(default_factory=list)
+    # Where each row came from, parallel to ``rows`` when known: (line, raw text), for
+    # the reject of a row the database refuses (load_or_split).
+    lines: list[tuple[int, bytes]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A row the database refused for its values: its line, its raw text and why."""
+
+    line: int
+    raw: bytes
+    reason: str
 
 
 @dataclass
@@ -110,8 +122,11 @@ class Loader:
         with self.engine.begin() as conn:
             return self.load_encoded_in(conn, batch)
 
-    def encode_batch(self, rows: list[dict[str, Any]]) -> EncodedBatch:
-        """A batch ready to write: its rows as insert values, and its calls' records.
+    def encode_batch(
+        self, rows: list[dict[str, Any]], lines: list[tuple[int, bytes]] | None = None
+    ) -> EncodedBatch:
+        """A batch ready to write: its rows as insert values, and its calls' records
+        (``lines``: where each row came from, kept for the rejects).
 
         The records are those of each call from the batch's rows alone (duplicate row
         keys dropped, the first kept, in mapping order): exactly the records of a call
@@ -143,7 +158,65 @@ class Loader:
             and of_channel(row["dstchannel"])
         )
         encoded = bulk.encode(self.engine.dialect, cdr, rows)
-        return EncodedBatch(encoded, records, untenanted, chains)
+        return EncodedBatch(encoded, records, untenanted, chains, list(lines or ()))
+
+    def load_or_split(
+        self, batch: EncodedBatch, also: Callable[[Connection], None] | None = None
+    ) -> tuple[LoadStats, list[Refusal]]:
+        """Load a batch in one transaction (with ``also(conn)``, e.g. a checkpoint); if the
+        database refuses it for its data (db/faults.py), split it until the refused rows
+        are found: those are returned, every other row is loaded.
+
+        The parts are loaded in transactions of their own, then ``also`` in a last one;
+        a crash between them leaves rows whose re-reading is skipped by their row keys.
+        A full disk or an outage is raised as it is, whatever the part.
+        """
+        try:
+            with self.engine.begin() as conn:
+                stats = self.load_encoded_in(conn, batch)
+                if also is not None:
+                    also(conn)
+            return stats, []
+        except Exception as exc:
+            if faults.kind(exc) != "data" or not batch.rows:
+                raise
+        stats = LoadStats(untenanted=batch.untenanted)
+        refused: list[tuple[int, str]] = []
+        parts = [list(range(len(batch.rows)))]
+        while parts:
+            part = parts.pop()
+            try:
+                with self.engine.begin() as conn:
+                    stats.add(self._load_part(conn, [batch.rows[i] for i in part]))
+            except Exception as exc:
+                if faults.kind(exc) != "data":
+                    raise
+                if len(part) == 1:
+                    refused.append((part[0], faults.reason(exc)))
+                else:  # the first half is tried first (popped last)
+                    middle = len(part) // 2
+                    parts += [part[middle:], part[:middle]]
+        if also is not None:
+            with self.engine.begin() as conn:
+                also(conn)
+        origins = batch.lines
+        return stats, [
+            Refusal(*(origins[i] if i < len(origins) else (0, b"")), why)
+            for i, why in sorted(refused)
+        ]
+
+    def _load_part(self, conn: Connection, rows: list[tuple[Any, ...]]) -> LoadStats:
+        """Insert some encoded rows; their calls' records are rebuilt from the table.
+
+        (The callids derived from a channel are the batch's own here: a split batch is not
+        joined to stored conversations of the same channel.)"""
+        keys_indexed = self.keys_indexed
+        if keys_indexed is None:
+            keys_indexed = indexes.keys_indexed(conn)
+        new = cdr_queries.insert_encoded(conn, rows, keys_indexed=keys_indexed)
+        touched = list(dict.fromkeys(row[cdr_queries.CALLID_AT] for row in new))
+        written = self.rebuild_calls(conn, touched) if touched else 0
+        return LoadStats(inserted=len(new), duplicates=len(rows) - len(new), records=written)
 
     def load_batch_in(self, conn: Connection, rows: list[dict[str, Any]]) -> LoadStats:
         """Insert one batch and rebuild its calls' records on ``conn`` (the caller commits)."""

@@ -88,14 +88,19 @@ def record_batches(raw: Iterator[RawRecord], size: int) -> Iterator[list[RawReco
         yield batch
 
 
-def parse_batch(parser: RowParser, batch: list[RawRecord]) -> tuple[list[dict[str, Any]], Rejected]:
-    """The good rows of a batch of records, and the rejected ones with their reasons."""
+def parse_batch(
+    parser: RowParser, batch: list[RawRecord]
+) -> tuple[list[dict[str, Any]], Rejected, list[tuple[int, bytes]]]:
+    """The good rows of a batch of records, the rejected ones with their reasons, and
+    where each good row came from (line, raw bytes), parallel to the rows."""
     rows: list[dict[str, Any]] = []
     rejected: Rejected = []
+    origins: list[tuple[int, bytes]] = []
     for record in batch:
         parsed = parser.parse(record)
         if parsed.row is None:
             rejected.append((parsed.line, parsed.error or "rejected", parsed.raw))
         else:
             rows.append(parsed.row)
-    return rows, rejected
+            origins.append((parsed.line, parsed.raw))
+    return rows, rejected, origins

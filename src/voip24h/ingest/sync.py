@@ -32,14 +32,14 @@ from typing import Any
 
 from sqlalchemy import Column, Engine, Table, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 
+from voip24h.db import faults
 from voip24h.db.engine import backend_of, sync_url
 from voip24h.db.queries import meta as meta_queries
 from voip24h.db.queries import source_cdr
 from voip24h.domain import cdr
 from voip24h.ingest.layouts import COLUMN_SIZES
-from voip24h.ingest.loader import Loader, LoadStats, batched
+from voip24h.ingest.loader import Loader, batched
 from voip24h.ingest.rejects import RejectsWriter
 
 log = logging.getLogger(__name__)
@@ -222,6 +222,7 @@ class Syncer:
     def _load(self, raw_rows: Iterable[dict[str, Any]], time_name: str) -> dict[Any, int]:
         """Load source rows in one transaction (with the newest time); rows per time value."""
         good: list[dict[str, Any]] = []
+        origins: list[tuple[int, bytes]] = []
         counted: dict[Any, int] = {}
         newest = self.stats.newest
         for raw in raw_rows:
@@ -229,6 +230,7 @@ class Syncer:
             counted[when] = counted.get(when, 0) + 1
             try:
                 good.append(normalize_source_row(raw, self.loader.zone, self.aliases))
+                origins.append((0, repr(_printable(raw)).encode()))
             except ValueError as exc:
                 self.stats.rejected += 1
                 self.rejects.write(
@@ -236,10 +238,16 @@ class Syncer:
                 )
             if isinstance(when, datetime) and (newest is None or _naive(when) > newest):
                 newest = _naive(when)
-        with self.loader.engine.begin() as conn:
-            stats = self.loader.load_batch_in(conn, good) if good else LoadStats()
+
+        def save(conn: Any) -> None:
             if newest is not None and newest != self.stats.newest:
                 meta_queries.put(conn, self.key, newest.isoformat(sep=" "))
+
+        # Rows the server's database refuses for their data are rejected, the rest loaded.
+        stats, refused = self.loader.load_or_split(self.loader.encode_batch(good, origins), save)
+        for refusal in refused:
+            self.stats.rejected += 1
+            self.rejects.write(self.table_name, 0, refusal.reason, refusal.raw)
         self.rejects.flush()
         self.stats.copied += stats.inserted
         self.stats.duplicates += stats.duplicates
@@ -253,17 +261,26 @@ class Syncer:
         should_stop: Callable[[], bool] = lambda: False,
         on_poll: Callable[[SyncStats], None] | None = None,
     ) -> SyncStats:
-        """Poll until ``should_stop()``; database errors are logged and retried with backoff."""
+        """Poll until ``should_stop()``; outages are logged and retried with backoff.
+
+        A full disk on the server's database raises ``faults.DatabaseFull``; a data
+        error that splitting a batch did not absorb is raised, never retried.
+        """
         backoff = interval
         while not should_stop():
             try:
                 self.poll()
                 backoff = interval
                 self.stats.last_error = None
-            except DBAPIError as exc:
+            except Exception as exc:
+                what = faults.kind(exc)
+                if what == "full":
+                    raise faults.DatabaseFull(faults.message(exc)) from exc
+                if what != "outage":
+                    raise
                 self.stats.errors += 1
-                self.stats.last_error = str(exc.orig)
-                log.warning("database error (retrying in %.0fs): %s", backoff, exc.orig)
+                self.stats.last_error = faults.message(exc)
+                log.warning("database error (retrying in %.0fs): %s", backoff, faults.message(exc))
                 self.engine.dispose()
                 self.loader.engine.dispose()
                 self._caught_up = False  # re-read the window: the lost batch is read again

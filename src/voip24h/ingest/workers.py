@@ -34,7 +34,7 @@ class Job:
     usegmtime: bool
     delimiter: str
     batch_size: int
-    encode: Callable[[list[dict[str, Any]]], Any]  # Loader.encode_batch
+    encode: Callable[..., Any]  # Loader.encode_batch
 
 
 class WorkerFailed(RuntimeError):
@@ -72,7 +72,6 @@ def parsed_batches(job: Job, workers: int) -> Iterator[tuple[Any, list[Any], int
                     if other != turn:
                         _receive(pipes[other], processes[other])
                 if message[0]:
-
                     raise ReadError(message[0])
                 return
             yield message[0], message[1], message[2]
@@ -112,8 +111,9 @@ def _work(job: Job, index: int, workers: int, receiver: Any, sender: Any) -> Non
             try:
                 for number, batch in enumerate(record_batches(raw, job.batch_size)):
                     if number % workers == index:
-                        rows, rejected = parse_batch(parser, batch)
-                        sender.send(("batch", job.encode(rows), rejected, source.position()))
+                        rows, rejected, origins = parse_batch(parser, batch)
+                        encoded = job.encode(rows, origins)
+                        sender.send(("batch", encoded, rejected, source.position()))
             except ReadError as exc:
                 error = str(exc)
             sender.send(("end", error))

@@ -78,6 +78,9 @@ def create_app(settings: Settings) -> Starlette:
         make_reader(settings.database_url, settings.db_timeout_seconds, settings.db_pool_size),
         settings.db_pool_size + settings.db_max_waiting,
         Outage(),
+        # SQLite reads on the event loop itself: no pool to wait for.
+        slots=None if settings.database_url.startswith("sqlite") else settings.db_pool_size,
+        wait_seconds=settings.db_wait_seconds,
     )
     state = State.build(settings, reader)
 

@@ -226,6 +226,11 @@ class Metrics:
         self.db_outages = Gauge(
             "voip24h_db_outages", "Database outages since the process started.", registry=r
         )
+        self.db_down_total = Gauge(
+            "voip24h_db_outage_seconds_total",
+            "Time spent in database outages since the process started, in seconds.",
+            registry=r,
+        )
         self.db_outage_failed = Gauge(
             "voip24h_db_outage_failed_requests",
             "Requests failed with database_unavailable since the process started.",
@@ -241,6 +246,7 @@ class Metrics:
         """Read the outage and waiting-line figures of ``gate`` (a GatedReader) live."""
         self.db_down.set_function(gate.outage.seconds)
         self.db_outages.set_function(lambda: gate.outage.outages)
+        self.db_down_total.set_function(gate.outage.total_seconds)
         self.db_outage_failed.set_function(lambda: gate.outage.failed_total)
         self.db_active.set_function(lambda: gate.active)
 

@@ -7,12 +7,21 @@ connection ``client_timeout_seconds`` to deliver a complete request head, from t
 moment it connects and again after each answer; a client that started a request gets
 the 408 -1 envelope, a silent one is just closed. The body has its own limit
 (server/handlers.py:read_body).
+
+It also enforces the connection cap (``max_connections``) itself. A connection that
+takes the worker over the cap makes room: the oldest connection waiting for its client
+(idle, or sending its request slowly) is closed. With none to close, a request over the
+cap is answered at once with the 503 ``server_busy`` -1 envelope and ``Retry-After``,
+without its body being read (uvicorn's own ``limit_concurrency`` answers plain text).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import time
+import weakref
 from typing import Any
 
 import h11
@@ -22,10 +31,69 @@ from voip24h import errors
 from voip24h.config import Settings, env_name
 
 _SETTING = "client_timeout_seconds"
+log = logging.getLogger("voip24h.server")
+BUSY_LOG_SECONDS = 10.0  # refusals over the cap are logged at most this often, as a count
 
 
-def _timeout_response() -> bytes:
-    late = errors.RequestTimeout("The request headers were not received in time.")
+class _Tally:
+    """Counts events of the connection cap; a warning the first time, then a count every
+    BUSY_LOG_SECONDS while it goes on (one line, not one per request)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.total = 0
+        self.unlogged = 0
+        self.logged_at = -BUSY_LOG_SECONDS
+
+    def note(self, cap: int) -> None:
+        self.total += 1
+        self.unlogged += 1
+        now = time.monotonic()
+        if now - self.logged_at >= BUSY_LOG_SECONDS:
+            log.warning(
+                "over max_connections (%d): %d %s (%d since the worker started)",
+                cap,
+                self.unlogged,
+                self.what,
+                self.total,
+            )
+            self.unlogged, self.logged_at = 0, now
+
+
+def _open(connections: Any) -> int:
+    """Connections not closing already (one closed to make room leaves the set only on
+    the next turn of the event loop)."""
+    return sum(1 for c in connections if not c.transport.is_closing())
+
+
+_ARRIVALS: weakref.WeakKeyDictionary[Any, dict[Any, None]] | None = None
+
+
+def _arrivals(server_state: Any) -> dict[Any, None]:
+    """The open connections of one server, in the order they arrived (made lazily)."""
+    global _ARRIVALS
+    if _ARRIVALS is None:
+        _ARRIVALS = weakref.WeakKeyDictionary()
+    order = _ARRIVALS.get(server_state)
+    if order is None:
+        order = _ARRIVALS[server_state] = {}
+    return order
+
+
+def _busy_response() -> tuple[dict[str, Any], bytes]:
+    busy = errors.ServerBusy()
+    body = errors.envelope_bytes(busy.message, busy.error_code)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", busy.headers["Retry-After"].encode()),
+        (b"connection", b"close"),
+    ]
+    return {"type": "http.response.start", "status": busy.status, "headers": headers}, body
+
+
+def _timeout_response(message: str = "The request headers were not received in time.") -> bytes:
+    late = errors.RequestTimeout(message)
     body = errors.envelope_bytes(late.message, late.error_code)
     head = (
         "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
@@ -39,6 +107,9 @@ class TimedH11Protocol(H11Protocol):
 
     # Set by cli/serving.py for one process; workers read it from the environment.
     header_timeout: float | None = None
+    # One per process each, made when first needed: requests refused, connections shed.
+    refusals: _Tally | None = None
+    sheds: _Tally | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -48,13 +119,86 @@ class TimedH11Protocol(H11Protocol):
             timeout = float(raw) if raw else Settings.client_timeout_seconds
         self._header_timeout = timeout
         self._header_timer: asyncio.TimerHandle | None = None
+        # The cap on connections (and requests) this worker serves at once, checked by
+        # _capped below instead of by uvicorn, whose 503 is plain text.
+        self._cap = self.limit_concurrency
+        self.limit_concurrency = None
+        if self._cap is not None:
+            self.app = self._capped(self.app)
+
+    def _capped(self, app: Any) -> Any:
+        """``app``, unless this worker is over its cap: then the server_busy envelope."""
+        state = self.server_state
+        cap = self._cap
+        assert cap is not None
+
+        async def capped(scope: Any, receive: Any, send: Any) -> None:
+            # As uvicorn counts: this connection is among the open ones, and this
+            # request's task among the running ones.
+            connections = state.connections
+            over = len(connections) > cap and _open(connections) > cap
+            # Tasks of connections just closed end a few turns later: only twice the cap
+            # in tasks (requests whose clients left, still running) refuses on its own.
+            if scope["type"] == "http" and (over or len(state.tasks) > 2 * cap):
+                cls = type(self)
+                if cls.refusals is None:
+                    cls.refusals = _Tally("requests answered 503 server_busy")
+                cls.refusals.note(cap)
+                start, body = _busy_response()
+                await send(start)
+                await send({"type": "http.response.body", "body": body, "more_body": False})
+                return
+            await app(scope, receive, send)
+
+        return capped
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._order = _arrivals(self.server_state)
+        self._order[self] = None
         self._arm()
+        if self._cap is not None and len(self.server_state.connections) > self._cap:
+            self._make_room(self._cap)
+
+    def _make_room(self, cap: int) -> None:
+        """Over the cap, close the oldest connection that is not being served (idle after
+        an answer, or still sending its request: a slow client), so that slow clients
+        holding every place do not shut out a new one. Requests being answered are never
+        cut; with none to close, the new request gets server_busy (``_capped``)."""
+        # Oldest first: the first connection waiting for its client is the one (slow
+        # clients are old; the scan rarely goes past the first few).
+        victim = next((c for c in self._order if c is not self and c.waiting_for_client()), None)
+        if victim is None:
+            return
+        victim.shed()
+        cls = type(self)
+        if cls.sheds is None:
+            cls.sheds = _Tally("slow or idle connections closed to make room")
+        cls.sheds.note(cap)
+
+    def waiting_for_client(self) -> bool:
+        """Whether this connection waits for its client: no request yet (or only part of
+        its head), or a body still coming in that nothing was answered to yet."""
+        if self.transport.is_closing():
+            return False
+        state = self.conn.their_state
+        if state is h11.IDLE:
+            return self.cycle is None or self.cycle.response_complete
+        return state is h11.SEND_BODY and self.conn.our_state is h11.SEND_RESPONSE
+
+    def shed(self) -> None:
+        """Close this connection for another one; a started request gets the 408."""
+        pending, _closed = self.conn.trailing_data
+        if self.conn.their_state is h11.SEND_BODY or pending:
+            message = "The request was not received in time (the server needed the connection)."
+            self.transport.write(_timeout_response(message))
+        self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        order = getattr(self, "_order", None)
+        if order is not None:
+            order.pop(self, None)
         super().connection_lost(exc)
 
     def on_response_complete(self) -> None:
