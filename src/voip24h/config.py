@@ -180,6 +180,11 @@ class Settings:
     )
 
     # --- push: events and webhooks (issue 20) ---
+    events_enabled: bool = _setting(
+        True,
+        "Ingestion writes a record.created / record.updated event for each record it "
+        "creates or changes (getEvents and webhooks read them); off: no events at all.",
+    )
     event_retention_days: int = _setting(
         30, "Events older than this many days are deleted; getEvents cannot reach past them."
     )

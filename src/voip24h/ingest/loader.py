@@ -15,10 +15,12 @@ from voip24h.config import Settings
 from voip24h.db import bulk, indexes, migrate
 from voip24h.db.queries import call_records as record_queries
 from voip24h.db.queries import cdr as cdr_queries
+from voip24h.db.queries import events as event_queries
 from voip24h.db.queries import meta as meta_queries
 from voip24h.db.queries.call_records import record_values
 from voip24h.db.schema import cdr
 from voip24h.domain.mapping import ExtensionMatcher, group_by_uniqueid, records_for_call
+from voip24h.ingest import outbox
 
 INDEX_KEY = "records_built_with"
 # Records built by an earlier version of the rules (docs/mapping.md) need a reindex.
@@ -52,12 +54,14 @@ class LoadStats:
     duplicates: int = 0
     records: int = 0
     untenanted: int = 0
+    events: int = 0
 
     def add(self, other: LoadStats) -> None:
         self.inserted += other.inserted
         self.duplicates += other.duplicates
         self.records += other.records
         self.untenanted += other.untenanted
+        self.events += other.events
 
 
 def mapping_fingerprint(settings: Settings) -> str:
@@ -79,6 +83,9 @@ class Loader:
         # Whether the unique row-key index is there (an initial load builds it at its
         # end, db/indexes.py); None: read with each batch, as another process may defer it.
         self.keys_indexed: bool | None = None
+        # Whether records created or changed append events (the outbox) in the same
+        # transaction as the records themselves.
+        self.events = settings.events_enabled
 
     def check_ready(self) -> None:
         """Refuse to write into an old schema or records built with other settings."""
@@ -150,25 +157,43 @@ class Loader:
             inserted=len(new), duplicates=len(batch.rows) - len(new), untenanted=batch.untenanted
         )
         values = batch.records
+        events: list[tuple[str, outbox.Record]] = []
         if known:  # records of calls with no row in the table before this batch
             touched = list(dict.fromkeys(row[at] for row in new))
             stored = [u for u in touched if u in known]
             if stored:
-                stats.records += self.rebuild_calls(conn, stored)
+                stats.records += self.rebuild_calls(conn, stored, events)
             fresh = set(touched).difference(stored)
             values = [v for v in values if v[0] in fresh]
+        elif len(new) < len(batch.rows):  # duplicates within the batch: their calls only
+            touched_ids = {row[at] for row in new}
+            values = [v for v in values if v[0] in touched_ids]
         stats.records += record_queries.insert_record_values(conn, values)
+        if self.events:
+            events.extend(outbox.created(record_queries.value_dicts(values)))
+            stats.events = event_queries.append_events(conn, events)
         return stats
 
-    def rebuild_calls(self, conn: Connection, uniqueids: list[str]) -> int:
-        """Replace the records of ``uniqueids`` by those their rows in the table give."""
+    def rebuild_calls(
+        self,
+        conn: Connection,
+        uniqueids: list[str],
+        events: list[tuple[str, outbox.Record]] | None = None,
+    ) -> int:
+        """Replace the records of ``uniqueids`` by those their rows in the table give;
+        the events this makes (created, updated) are added to ``events`` when given."""
         rows = cdr_queries.rows_of_calls(conn, uniqueids)
         records = [
             rec
             for rows in group_by_uniqueid(rows).values()
             for rec in records_for_call(rows, self.matcher, self.zone)
         ]
-        return record_queries.replace_records(conn, uniqueids, records)
+        before = record_queries.records_of_calls(conn, uniqueids) if self.events else []
+        gained = record_queries.replace_records(conn, uniqueids, records)
+        if self.events and events is not None:
+            after = record_queries.value_dicts([record_queries.record_values(r) for r in records])
+            events.extend(outbox.changes(before, after))
+        return gained
 
     def load(
         self,

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, delete, insert, select, update
 
+from voip24h.db import bulk
 from voip24h.db.queries.call_records import scope_clause
 from voip24h.db.schema import events as t
 from voip24h.db.schema import sequences
@@ -97,7 +98,7 @@ def append_events(
         }
         for n, (kind, record) in enumerate(items)
     ]
-    conn.execute(insert(t), rows)
+    bulk.insert_many(conn, t, rows)
     return len(rows)
 
 

@@ -1,0 +1,37 @@
+"""Which events a batch's records make: the transactional outbox's rules for ingestion.
+
+A record new to the table is ``record.created``; a stored record whose values changed
+is ``record.updated``; a record rebuilt the same as before (a row that changes
+nothing) makes no event. A record is known by (callId, user, tenant).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+Record = dict[str, Any]
+Key = tuple[str, str, str]
+
+
+def _key(record: Record) -> Key:
+    return (record["callid"], record["user_ext"], record["accountcode"])
+
+
+def created(records: Iterable[Record]) -> list[tuple[str, Record]]:
+    """``record.created`` for each of ``records`` (calls none of whose rows were stored)."""
+    return [("record.created", record) for record in records]
+
+
+def changes(before: Sequence[Record], after: Sequence[Record]) -> list[tuple[str, Record]]:
+    """The events that rebuilding calls from ``before`` to ``after`` makes, in
+    ``after``'s order."""
+    old = {_key(record): record for record in before}
+    found: list[tuple[str, Record]] = []
+    for record in after:
+        previous = old.get(_key(record))
+        if previous is None:
+            found.append(("record.created", record))
+        elif any(previous.get(name) != value for name, value in record.items()):
+            found.append(("record.updated", record))
+    return found
