@@ -102,7 +102,8 @@ def append_events(
     return len(rows)
 
 
-def _document(row: Any) -> dict[str, Any]:
+def event_document(row: Any) -> dict[str, Any]:
+    """An events row (seq, id, type, occurred_at, payload) as partners receive it."""
     return {
         "id": row.id,
         "type": row.type,
@@ -112,7 +113,7 @@ def _document(row: Any) -> dict[str, Any]:
     }
 
 
-_COLUMNS = (t.c.seq, t.c.id, t.c.type, t.c.occurred_at, t.c.payload)
+COLUMNS = (t.c.seq, t.c.id, t.c.type, t.c.occurred_at, t.c.payload)
 
 
 def events_for_partner(
@@ -121,19 +122,19 @@ def events_for_partner(
     """The partner's events after sequence ``cursor``, oldest first, at most ``limit``;
     events of records outside ``scope`` are filtered in the statement itself."""
     stmt = (
-        select(*_COLUMNS)
+        select(*COLUMNS)
         .where(t.c.seq > cursor, scope_clause(scope, t))
         .order_by(t.c.seq)
         .limit(limit)
     )
-    return [_document(row) for row in conn.execute(stmt)]
+    return [event_document(row) for row in conn.execute(stmt)]
 
 
 def event_by_id(conn: Connection, scope: Scope, event_id: str) -> dict[str, Any] | None:
     """One event by id if it is in ``scope``, else None."""
-    stmt = select(*_COLUMNS).where(t.c.id == event_id, scope_clause(scope, t))
+    stmt = select(*COLUMNS).where(t.c.id == event_id, scope_clause(scope, t))
     row = conn.execute(stmt).first()
-    return None if row is None else _document(row)
+    return None if row is None else event_document(row)
 
 
 def prune_events(conn: Connection, before: datetime) -> int:
