@@ -159,3 +159,36 @@ def test_retention_prunes_events_older_than_the_setting(settings, engine, load, 
     assert service.prune() == 0
     assert service.prune(utcnow() + timedelta(days=31)) == count
     assert api("getEvents", secret, {"limit": 1000}).json()["data"] == []
+
+
+def test_the_server_delivers_from_its_lifespan_and_shows_the_metrics(
+    make_client, add_partner, load, receiver
+):
+    client = make_client(webhook_allow_cidrs="127.0.0.1", webhook_poll_seconds=0.05, ops_token="")
+    secret = add_partner("crm")
+    body = {"requestType": "webhookAdd", "partnerSecret": secret, "data": {"url": receiver.url}}
+    receiver.secrets = [client.post(API, json=body).json()["data"]["secret"]]
+    load(*calls())
+    feed = {"requestType": "getEvents", "partnerSecret": secret, "data": {"limit": 1000}}
+    expected = [e["id"] for e in client.post(API, json=feed).json()["data"]]
+    assert receiver.wait_for(lambda: len(receiver.delivered()) >= len(expected))
+    assert sorted(s["id"] for s in receiver.delivered()) == sorted(expected)
+    assert all(s["verified"] for s in receiver.delivered())
+    text = client.get("/metrics").text
+    for name in (
+        "voip24h_webhook_queue_depth",
+        "voip24h_webhook_delivery_seconds_bucket",
+        "voip24h_webhook_deliverer_leader 1.0",
+    ):
+        assert name in text, name
+
+
+def test_deliver_in_serve_off_leaves_delivery_to_voip24h_deliver(
+    make_client, add_partner, load, receiver
+):
+    client = make_client(webhook_allow_cidrs="127.0.0.1", deliver_in_serve=False)
+    secret = add_partner("crm")
+    body = {"requestType": "webhookAdd", "partnerSecret": secret, "data": {"url": receiver.url}}
+    assert client.post(API, json=body).status_code == 200
+    load(*calls())
+    assert not receiver.wait_for(lambda: bool(receiver.seen), timeout=1.0)

@@ -201,7 +201,7 @@ def record_attempt(
         .where(d.c.id == delivery["delivery_id"])
         .values(
             attempts=attempt,
-            next_attempt_at=_naive(next_at),
+            next_attempt_at=next_at.replace(tzinfo=None),
             last_status=status,
             last_error=error[:255],
             state=state,
