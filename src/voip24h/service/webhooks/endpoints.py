@@ -20,6 +20,7 @@ from voip24h import errors
 from voip24h.config import Settings
 from voip24h.db.engine import make_engine
 from voip24h.db.queries import events as event_queries
+from voip24h.db.queries import partners as partner_queries
 from voip24h.db.queries import webhooks as q
 from voip24h.domain.netaddr import parse_networks
 from voip24h.domain.partners import Scope
@@ -231,6 +232,28 @@ class Webhooks:
             "status": outcome.status,
             "error": outcome.error,
         }
+
+    async def partner(self, name: str) -> tuple[int, Scope]:
+        """The id and scope of the partner named ``name`` (operators); WebhookNotFound
+        says there is no such partner."""
+
+        def run() -> dict[str, Any] | None:
+            with self.engine.connect() as conn:
+                return partner_queries.find(conn, name)
+
+        row = await asyncio.to_thread(run)
+        if row is None:
+            raise errors.WebhookNotFound(f"There is no partner named {name!r}.")
+        return int(row["id"]), scope_from_row(row["accountcodes"], row["extensions"])
+
+    async def attempts(self, endpoint_id: str | None, limit: int) -> list[dict[str, Any]]:
+        """The newest delivery attempts, of one endpoint or all."""
+
+        def run() -> list[dict[str, Any]]:
+            with self.engine.connect() as conn:
+                return q.attempts(conn, endpoint_id, limit)
+
+        return await asyncio.to_thread(run)
 
     # --- the event feed ---
 
