@@ -57,6 +57,7 @@ class Receiver:
                         {
                             "id": headers.get("webhook-id"),
                             "body": orjson.loads(body),
+                            "raw": body,
                             "verified": verified is not None,
                             "headers": headers,
                             "status": status,
