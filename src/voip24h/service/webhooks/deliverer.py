@@ -49,6 +49,7 @@ log = logging.getLogger("voip24h.webhooks")
 LEASE = "deliverer"
 PRUNE_EVERY = 3600.0  # seconds between retention runs
 MAX_ENDPOINTS_AT_ONCE = 64
+WINDOWS_PER_ROUND = 50  # windows of one endpoint per round, between lease renewals
 
 
 def _now() -> datetime:
@@ -166,20 +167,27 @@ class Deliverer:
         return due
 
     async def _deliver(self, client: httpx.AsyncClient, endpoint: dict[str, Any]) -> bool:
-        due = await asyncio.to_thread(self._due, endpoint)
-        if not due:
-            return False
-        try:
-            target = await resolve(endpoint["url"], self.allow)
-        except TargetRefused as exc:
-            refused = sender.Outcome(None, False, error=str(exc))
-            results = [(delivery, refused, 0.0) for delivery in due]
-        else:
-            results = await asyncio.gather(
-                *(self._send(client, target, endpoint, delivery) for delivery in due)
-            )
-        await asyncio.to_thread(self._record, endpoint, results)
-        return True
+        """Deliver the endpoint's due events, a window at a time, for up to
+        WINDOWS_PER_ROUND windows; stop at the first failure (retries wait)."""
+        worked = False
+        for _ in range(WINDOWS_PER_ROUND):
+            due = await asyncio.to_thread(self._due, endpoint)
+            if not due:
+                break
+            try:
+                target = await resolve(endpoint["url"], self.allow)
+            except TargetRefused as exc:
+                refused = sender.Outcome(None, False, error=str(exc))
+                results = [(delivery, refused, 0.0) for delivery in due]
+            else:
+                results = await asyncio.gather(
+                    *(self._send(client, target, endpoint, delivery) for delivery in due)
+                )
+            await asyncio.to_thread(self._record, endpoint, results)
+            worked = True
+            if not all(outcome.delivered for _, outcome, _ in results):
+                break
+        return worked
 
     async def _send(
         self,
@@ -237,11 +245,13 @@ class Deliverer:
                 since = endpoint["failing_since"]
                 if since is None:
                     q.update_endpoint(conn, endpoint["id"], failing_since=now)
+                    endpoint["failing_since"] = now
                 elif now - since >= timedelta(days=self.settings.webhook_disable_after_days):
                     days = self.settings.webhook_disable_after_days
                     self._disable(conn, endpoint, f"every delivery failed for {days} days", now, 0)
             elif endpoint["failing_since"] is not None:
                 q.update_endpoint(conn, endpoint["id"], failing_since=None)
+                endpoint["failing_since"] = None
 
     def _disable(
         self, conn: Any, endpoint: dict[str, Any], reason: str, now: datetime, status: int
