@@ -170,3 +170,47 @@ def test_a_loader_killed_mid_import_loses_no_event(engine, db_url, tmp_path):
         seqs = [row[0] for row in conn.execute(select(events.c.seq).order_by(events.c.seq))]
         assert conn.scalar(select(func.count()).select_from(events)) == len(seqs)
     assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_following_a_master_csv_appends_events_as_lines_arrive(engine, settings, tmp_path):
+    from tests.masterfiles import call, layout_columns, line
+    from voip24h.ingest.follow import Follower
+
+    columns = layout_columns(True, True, True)
+    master = tmp_path / "Master.csv"
+    master.write_bytes(b"".join(line(call(n), columns).encode() for n in (0, 1)))
+    loader = Loader(engine, settings)
+    loader.check_ready()
+    tail = Follower(loader, str(master), columns)
+    try:
+        tail.poll()
+        first = len(all_events(engine))
+        with master.open("ab") as handle:
+            handle.write(line(call(2), columns).encode())
+        tail.poll()
+        with master.open("ab") as handle:  # the same line again: a duplicate row
+            handle.write(line(call(2), columns).encode())
+        tail.poll()
+    finally:
+        tail.close()
+    got = all_events(engine)
+    assert first > 0 and len(got) > first
+    assert {(e["data"]["callId"], e["data"]["user"]) for e in got} == record_keys(engine)
+    assert len(got) == len(record_keys(engine))
+
+
+def test_voip24h_import_of_a_file_appends_one_event_per_record(engine, db_url, tmp_path):
+    from click.testing import CliRunner
+
+    from tests.masterfiles import call, layout_columns, master_csv
+    from voip24h.cli.main import cli
+
+    columns = layout_columns(True, True, True)
+    path = tmp_path / "Master.csv"
+    path.write_text(master_csv([call(n) for n in range(50)], columns))
+    for _ in range(2):  # the second import finds only duplicates
+        done = CliRunner().invoke(cli, ["import", str(path), "--db", db_url, "--quiet"])
+        assert done.exit_code == 0, done.output
+    got = all_events(engine)
+    assert {(e["data"]["callId"], e["data"]["user"]) for e in got} == record_keys(engine)
+    assert len(got) == len(record_keys(engine)) >= 50
