@@ -180,11 +180,9 @@ class Settings:
     )
 
     # --- push: events and webhooks (issue 20) ---
-    events_enabled: bool = _setting(
-        True,
-        "Ingestion writes a record.created / record.updated event for each record it "
-        "creates or changes (getEvents and webhooks read them); off: no events at all.",
-    )
+    events_enabled: bool = _setting(True, "Ingestion writes a record.created or "
+        "record.updated event for each record it creates or changes (getEvents, webhooks); "
+        "off: no events.")  # fmt: skip
     event_retention_days: int = _setting(
         30, "Events older than this many days are deleted; getEvents cannot reach past them."
     )
@@ -199,24 +197,15 @@ class Settings:
     webhook_max_in_flight: int = _setting(
         4, "Most deliveries one webhook endpoint has under way at once (in sequence order)."
     )
-    webhook_retry_seconds: str = _setting(
-        "0,5,300,1800,7200,18000,36000,36000",
-        "Seconds before each delivery attempt (the first, then each retry), jittered by 10%; "
-        "the default is the Standard Webhooks schedule, about 27 hours.",
-    )
-    webhook_poll_seconds: float = _setting(
-        1.0, "How often the deliverer looks for new events when it has nothing to do."
-    )
-    webhook_lease_seconds: int = _setting(
-        30,
-        "The deliverer's lease: one process delivers; if it dies another takes over after "
-        "this many seconds.",
-    )
-    deliver_in_serve: bool = _setting(
-        True,
-        "`voip24h serve` runs the webhook deliverer (the process holding the lease "
-        "delivers); off: run `voip24h deliver` on its own.",
-    )
+    webhook_retry_seconds: str = _setting("0,5,300,1800,7200,18000,36000,36000", "Seconds "
+        "before each delivery attempt (the first, then each retry), jittered by 10%; the "
+        "default is the Standard Webhooks schedule, about 27 hours.")  # fmt: skip
+    webhook_poll_seconds: float = _setting(1.0, "How often the deliverer looks for new "
+        "events when it has nothing to do.")  # fmt: skip
+    webhook_lease_seconds: int = _setting(30, "The deliverer's lease: one process delivers; "
+        "if it dies another takes over after this many seconds.")  # fmt: skip
+    deliver_in_serve: bool = _setting(True, "`voip24h serve` runs the webhook deliverer (the "
+        "process holding the lease delivers); off: run `voip24h deliver` on its own.")  # fmt: skip
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some values changed, validated again."""
@@ -316,24 +305,15 @@ class Settings:
     def _validate_push(self) -> None:
         from voip24h.domain.netaddr import parse_networks
 
-        for name in (
-            "event_retention_days",
-            "webhook_disable_after_days",
-            "webhook_max_in_flight",
-            "webhook_lease_seconds",
-        ):
+        at_least_one = ("event_retention_days", "webhook_disable_after_days")
+        for name in (*at_least_one, "webhook_max_in_flight", "webhook_lease_seconds"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name}: must be at least 1")
         if self.webhook_poll_seconds <= 0:
             raise SettingsError("webhook_poll_seconds: must be more than 0")
-        try:
-            delays = self.retry_delays
-        except ValueError:
-            delays = ()
-        if not delays or any(d < 0 for d in delays):
-            raise SettingsError(
-                "webhook_retry_seconds: a comma-separated list of seconds, like 0,5,300"
-            )
+        number = r" *[0-9]+(\.[0-9]+)? *"
+        if not re.fullmatch(f"{number}(,{number})*", self.webhook_retry_seconds):
+            raise SettingsError("webhook_retry_seconds: comma-separated seconds, like 0,5,300")
         try:
             parse_networks(self.webhook_allow_cidrs)
         except ValueError as exc:
