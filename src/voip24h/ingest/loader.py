@@ -43,6 +43,8 @@ class EncodedBatch:
     rows: list[tuple[Any, ...]]
     records: list[tuple[Any, ...]]
     untenanted: int = 0
+    # The events' payloads of ``records``, in step (events on): JSON made by the worker.
+    payloads: list[str] | None = None
 
 
 @dataclass
@@ -136,7 +138,9 @@ class Loader:
             and not row["accountcode"]
             and of_channel(row["dstchannel"])
         )
-        return EncodedBatch(bulk.encode(self.engine.dialect, cdr, rows), records, untenanted)
+        payloads = [event_queries.values_payload(v) for v in records] if self.events else None
+        encoded = bulk.encode(self.engine.dialect, cdr, rows)
+        return EncodedBatch(encoded, records, untenanted, payloads)
 
     def load_batch_in(self, conn: Connection, rows: list[dict[str, Any]]) -> LoadStats:
         """Insert one batch and rebuild its calls' records on ``conn`` (the caller commits)."""
@@ -157,20 +161,24 @@ class Loader:
             inserted=len(new), duplicates=len(batch.rows) - len(new), untenanted=batch.untenanted
         )
         values = batch.records
+        payloads = batch.payloads
         events: list[tuple[str, outbox.Record]] = []
+        keep: set[str] | None = None
         if known:  # records of calls with no row in the table before this batch
             touched = list(dict.fromkeys(row[at] for row in new))
             stored = [u for u in touched if u in known]
             if stored:
                 stats.records += self.rebuild_calls(conn, stored, events)
-            fresh = set(touched).difference(stored)
-            values = [v for v in values if v[0] in fresh]
+            keep = set(touched).difference(stored)
         elif len(new) < len(batch.rows):  # duplicates within the batch: their calls only
-            touched_ids = {row[at] for row in new}
-            values = [v for v in values if v[0] in touched_ids]
+            keep = {row[at] for row in new}
+        if keep is not None:
+            chosen = [n for n, v in enumerate(values) if v[0] in keep]
+            values = [values[n] for n in chosen]
+            payloads = None if payloads is None else [payloads[n] for n in chosen]
         stats.records += record_queries.insert_record_values(conn, values)
         if self.events:
-            events.extend(outbox.created(record_queries.value_dicts(values)))
+            events.extend(outbox.created_from_values(values, payloads))
             stats.events = event_queries.append_events(conn, events)
         return stats
 

@@ -7,8 +7,10 @@ nothing) makes no event. A record is known by (callId, user, tenant).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
+
+from voip24h.db.queries.events import values_payload
 
 Record = dict[str, Any]
 Key = tuple[str, str, str]
@@ -18,9 +20,20 @@ def _key(record: Record) -> Key:
     return (record["callid"], record["user_ext"], record["accountcode"])
 
 
-def created(records: Iterable[Record]) -> list[tuple[str, Record]]:
-    """``record.created`` for each of ``records`` (calls none of whose rows were stored)."""
-    return [("record.created", record) for record in records]
+def created_from_values(
+    values: Sequence[tuple[Any, ...]], payloads: Sequence[str] | None
+) -> list[tuple[str, Record]]:
+    """``record.created`` for records given as ``record_values`` tuples, with their
+    payloads when the parsing worker made them (else they are made from the values)."""
+    texts = payloads if payloads is not None else [values_payload(v) for v in values]
+    return [
+        (
+            "record.created",
+            {"callid": v[0], "user_ext": v[1], "user_num": v[2], "accountcode": v[3],
+             "payload": text},
+        )
+        for v, text in zip(values, texts, strict=True)
+    ]  # fmt: skip
 
 
 def changes(before: Sequence[Record], after: Sequence[Record]) -> list[tuple[str, Record]]:

@@ -72,7 +72,6 @@ def parsed_batches(job: Job, workers: int) -> Iterator[tuple[Any, list[Any], int
                     if other != turn:
                         _receive(pipes[other], processes[other])
                 if message[0]:
-
                     raise ReadError(message[0])
                 return
             yield message[0], message[1], message[2]
