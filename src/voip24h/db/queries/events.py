@@ -126,21 +126,28 @@ def append_events(
     first = _reserve(conn, len(items)) - len(items) + 1
     now_ms = int(at.replace(tzinfo=UTC).timestamp() * 1000)
     ids = new_event_ids(len(items), now_ms)
+    names = bulk.column_names(t)
+    sample = {"seq": 0, "id": "", "type": "", "occurred_at": at, "accountcode": "",
+              "user_ext": "", "user_num": None, "callid": "", "payload": ""}  # fmt: skip
+    # Every column but occurred_at is text or a number, which no backend converts: the
+    # rows go to the driver as tuples, with occurred_at encoded once for the batch.
+    stored_at = bulk.encode(conn.dialect, t, [sample])[0][names.index("occurred_at")]
+    assert names == list(sample), names
     rows = [
-        {
-            "seq": first + n,
-            "id": ids[n],
-            "type": kind,
-            "occurred_at": at,
-            "accountcode": record["accountcode"],
-            "user_ext": record["user_ext"],
-            "user_num": record.get("user_num"),
-            "callid": record["callid"],
-            "payload": record.get("payload") or orjson.dumps(record_payload(record)).decode(),
-        }
+        (
+            first + n,
+            ids[n],
+            kind,
+            stored_at,
+            record["accountcode"],
+            record["user_ext"],
+            record.get("user_num"),
+            record["callid"],
+            record.get("payload") or orjson.dumps(record_payload(record)).decode(),
+        )
         for n, (kind, record) in enumerate(items)
     ]
-    bulk.insert_many(conn, t, rows)
+    bulk.insert_encoded(conn, t, rows)
     return len(rows)
 
 
