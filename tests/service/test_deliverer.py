@@ -249,3 +249,18 @@ def test_one_holder_of_the_lease_delivers(fast, engine, add_partner, load, recei
     assert first.leader != second.leader
     ids = [s["id"] for s in receiver.delivered()]
     assert len(ids) == expected == len(set(ids))
+
+
+def test_retention_prunes_old_events_even_without_an_endpoint(fast, engine):
+    from voip24h.db.queries.events import append_events
+
+    long_ago = datetime.now(UTC) - timedelta(days=40)
+    record = {"callid": "1.1", "user_ext": "101", "user_num": 101, "accountcode": "acme",
+              "call_date": "2026-01-01 00:00:00", "phone_number": "0900", "call_type": "EXTERNAL",
+              "call_status": "ANSWERED", "direction": "OUTBOUND", "duration": 1, "billsec": 1,
+              "did": "", "linkedid": "1.1", "recordingfile": ""}  # fmt: skip
+    with engine.begin() as conn:
+        append_events(conn, [("record.created", record)], now=long_ago)
+        append_events(conn, [("record.updated", record)])
+    asyncio.run(_rounds(Deliverer(fast, engine), 1))
+    assert [e["type"] for e in visible(engine)] == ["record.updated"]

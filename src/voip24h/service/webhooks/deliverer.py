@@ -108,6 +108,9 @@ class Deliverer:
         """One round: take or renew the lease, queue new events, make the attempts due.
         True when an attempt was made (another round may have more to do at once)."""
         now = _now()
+        if time.monotonic() - self._last_prune >= PRUNE_EVERY:  # with or without the lease:
+            self._last_prune = time.monotonic()  # getEvents' retention needs no endpoint
+            await asyncio.to_thread(self._prune)
         if not await asyncio.to_thread(self._lead, now):
             return False
         endpoints = await asyncio.to_thread(self._queue, now)
@@ -120,9 +123,6 @@ class Deliverer:
         done = await asyncio.gather(*(one(endpoint) for endpoint in endpoints))
         if any(done):
             await asyncio.to_thread(self._measure)
-        if time.monotonic() - self._last_prune >= PRUNE_EVERY:
-            self._last_prune = time.monotonic()
-            await asyncio.to_thread(self._prune)
         return any(done)
 
     def _lead(self, now: datetime) -> bool:
