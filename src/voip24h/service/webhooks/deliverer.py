@@ -89,13 +89,19 @@ class Deliverer:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Deliver until ``stop`` is set; a failing round is logged and retried."""
         stop = stop or asyncio.Event()
+        failing = False
         async with sender.new_client() as client:
             while not stop.is_set():
                 try:
                     busy = await self.round(client)
                 except Exception:
-                    log.exception("webhook deliverer round failed")
-                    busy = False
+                    if not failing:  # once per outage, not once a poll
+                        log.exception("webhook deliverer round failed; retrying")
+                    failing, busy = True, False
+                else:
+                    if failing:
+                        log.warning("webhook deliverer rounds succeed again")
+                    failing = False
                 if not busy:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self.settings.webhook_poll_seconds)
