@@ -83,7 +83,7 @@ class Deliverer:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = make_engine(self.settings.database_url)
+            self._engine = make_engine(self.settings.database_url, must_exist=True)
         return self._engine
 
     async def run(self, stop: asyncio.Event | None = None) -> None:

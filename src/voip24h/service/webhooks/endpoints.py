@@ -104,7 +104,7 @@ class Webhooks:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = make_engine(self.settings.database_url)
+            self._engine = make_engine(self.settings.database_url, must_exist=True)
         return self._engine
 
     def close(self) -> None:
