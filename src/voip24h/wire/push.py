@@ -5,7 +5,7 @@ Like protocol.py's structs, these are both the validators and the OpenAPI source
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -26,7 +26,7 @@ class WebhookAddData(PushData, kw_only=True):
 
     url: Annotated[
         str,
-        msgspec.Meta(min_length=8, max_length=2048),
+        msgspec.Meta(min_length=8, max_length=256),
         _doc("https:// (or http://) URL that receives the events, POSTed as JSON."),
     ]
     eventTypes: Annotated[
@@ -91,3 +91,51 @@ PUSH_DATA_TYPES: dict[str, type[PushData]] = {
     "getEvents": GetEventsData,
     "webhookRedeliver": WebhookRedeliverData,
 }
+
+
+# --- answers (for the OpenAPI document) ---
+
+
+class EventRecord(msgspec.Struct, kw_only=True):
+    """The record an event carries: the seed's six fields and the push fields."""
+
+    callId: str
+    user: str
+    phoneNumber: str
+    callType: str
+    callStatus: str
+    callDate: str
+    duration: int
+    billsec: int
+    direction: str
+    did: str
+    linkedid: str
+    hasRecording: bool
+
+
+class Event(msgspec.Struct, kw_only=True):
+    """One event, as getEvents answers it and a webhook delivery carries it."""
+
+    id: Annotated[str, _doc("Stable: the same on every delivery (webhook-id).")]
+    type: EventType
+    occurredAt: Annotated[str, _doc("UTC, ISO 8601 (2026-12-07T10:00:00Z).")]
+    sequence: Annotated[int, _doc("Rises with every event; send the last one as cursor.")]
+    data: EventRecord
+
+
+class EventsResponse(msgspec.Struct, kw_only=True):
+    """Answer of getEvents: the events after the cursor, oldest first."""
+
+    respCode: Literal[0]
+    respMsg: Literal["Success"]
+    data: list[Event]
+    nextCursor: Annotated[int, _doc("The cursor for the next getEvents.")]
+
+
+class WebhookResponse(msgspec.Struct, kw_only=True):
+    """Answer of webhookAdd/List/Remove/Test/Rotate/Redeliver (see docs/webhooks.md);
+    webhookAdd and webhookRotate carry the endpoint's secret, only that once."""
+
+    respCode: Literal[0]
+    respMsg: Literal["Success"]
+    data: dict[str, Any] | list[dict[str, Any]]
