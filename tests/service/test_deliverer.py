@@ -264,3 +264,20 @@ def test_retention_prunes_old_events_even_without_an_endpoint(fast, engine):
         append_events(conn, [("record.updated", record)])
     asyncio.run(_rounds(Deliverer(fast, engine), 1))
     assert [e["type"] for e in visible(engine)] == ["record.updated"]
+
+
+def test_the_deliverer_refuses_a_forbidden_address_on_every_attempt(
+    fast, engine, add_partner, load, receivers
+):
+    receiver = receivers()
+    add_partner("crm")
+    add_endpoint(fast, engine, "crm", receiver.url)  # allowed when it was added
+    load(*calls()[:1])
+    strict = Deliverer(fast.replace(webhook_allow_cidrs=""), engine)  # the operator's list changed
+    asyncio.run(_rounds(strict, 2))
+    assert receiver.seen == []
+    with engine.connect() as conn:
+        tried = conn.execute(select(webhook_attempts.c.status, webhook_attempts.c.error)).all()
+    assert tried and all(
+        status is None and "resolves to 127.0.0.1" in error for status, error in tried
+    )
