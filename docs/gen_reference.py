@@ -49,6 +49,11 @@ ADVICE = {
     "not_found": "Use POST /api/v1/partner/voip24h (check the path).",
     "call_not_found": "Check the callId; the call may be outside your scope or not imported yet.",
     "recording_not_found": "This call has no recording file.",
+    "webhook_not_found": "Check the endpointId with webhookList; it may have been removed.",
+    "webhook_url_refused": "Use a public https URL; operators may allow networks "
+    "(webhook_allow_cidrs).",
+    "too_many_webhooks": "Remove an endpoint with webhookRemove first.",
+    "event_not_found": "Check the event id; events older than the retention are gone.",
     "method_not_allowed": "Use POST.",
     "link_expired": "Ask for a new link with recordingListen or recordingDownload.",
     "payload_too_large": "Send a smaller body (the limit is max_body_bytes).",

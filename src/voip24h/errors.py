@@ -243,3 +243,28 @@ class LinkExpired(ApiError):
     status = 410
     error_code = "link_expired"
     default_message = "This recording link has expired; ask for a new one."
+
+
+# --- push: webhook endpoints (issue 20) ---
+
+
+class WebhookNotFound(ApiError):
+    status = 404
+    error_code = "webhook_not_found"
+    default_message = "No webhook endpoint with this id belongs to this partner."
+
+
+class WebhookUrlRefused(ApiError):
+    error_code = "webhook_url_refused"
+    default_message = "This webhook URL cannot be delivered to."
+
+
+class TooManyWebhooks(ApiError):
+    error_code = "too_many_webhooks"
+    default_message = "This partner has as many webhook endpoints as it may have."
+
+
+class EventNotFound(ApiError):
+    status = 404
+    error_code = "event_not_found"
+    default_message = "No event with this id is visible to this partner (it may be past retention)."

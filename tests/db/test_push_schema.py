@@ -1,4 +1,4 @@
-"""Migration 0008 builds the push tables the schema declares, and goes back down cleanly."""
+"""Migrations 0008 and 0009 build the push tables as declared, and go back down cleanly."""
 
 from __future__ import annotations
 
@@ -8,9 +8,16 @@ from alembic import command
 from sqlalchemy import inspect
 
 from voip24h.db import migrate
-from voip24h.db.schema import events, leases, sequences, webhook_deliveries, webhook_endpoints
+from voip24h.db.schema import (
+    events,
+    leases,
+    sequences,
+    webhook_attempts,
+    webhook_deliveries,
+    webhook_endpoints,
+)
 
-PUSH_TABLES = (events, sequences, webhook_endpoints, webhook_deliveries, leases)
+PUSH_TABLES = (events, sequences, webhook_endpoints, webhook_deliveries, webhook_attempts, leases)
 
 
 def downgrade(engine: Any, revision: str) -> None:

@@ -67,13 +67,13 @@ def test_db_upgrade_fills_callids_and_rebuilds_the_records(db_url, engine, load)
 
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
-        "schema upgraded from 0008 to revision 0009",
+        "schema upgraded from 0008 to revision 0010",
         "conversations: 5 rows given their callid",
         f"reindexed: {len(expected)} call records (built with older rules or settings)",
     ]
     assert _records(engine) == expected
     again = CliRunner().invoke(cli, ["db", "upgrade", "--db", db_url, "--quiet"])
-    assert again.output == "schema is current (revision 0009)\n"
+    assert again.output == "schema is current (revision 0010)\n"
 
 
 class Killed(Exception):

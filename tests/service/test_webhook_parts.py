@@ -116,3 +116,22 @@ def test_push_settings_are_validated():
         load_settings({"webhook_allow_cidrs": "not-a-net"}, environ={})
     with pytest.raises(SettingsError, match="webhook_max_in_flight"):
         load_settings({"webhook_max_in_flight": 0}, environ={})
+
+
+def test_push_settings_refuse_what_cannot_work():
+    from voip24h.config import SettingsError, load_settings
+
+    assert load_settings({"webhook_retry_seconds": "0, 0.5,1"}, environ={}).retry_delays == (
+        0.0,
+        0.5,
+        1.0,
+    )
+    for name, bad in [
+        ("webhook_retry_seconds", ""),
+        ("webhook_retry_seconds", "1,,2"),
+        ("webhook_retry_seconds", "-1"),
+        ("webhook_poll_seconds", 0),
+        ("webhook_lease_seconds", 0),
+    ]:
+        with pytest.raises(SettingsError, match=name):
+            load_settings({name: bad}, environ={})

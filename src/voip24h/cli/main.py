@@ -26,10 +26,12 @@ from voip24h.ingest.progress import Mode
 LAZY_COMMANDS = {
     "audit": "voip24h.cli.audit:audit",
     "demo": "voip24h.cli.demo:demo",
+    "deliver": "voip24h.cli.webhook:deliver",
     "import": "voip24h.cli.importing:import_cmd",
     "partner": "voip24h.cli.partner:partner",
     "query": "voip24h.cli.query:query",
     "sync": "voip24h.cli.sync:sync_cmd",
+    "webhook": "voip24h.cli.webhook:webhook",
 }
 
 
@@ -39,13 +41,14 @@ LAZY_SHORT_HELP = {
     "audit": "The audit trail: every partner request, without secrets.",
     "demo": "Create a demo database with realistic CDRs, add two partners, print their "
     "secrets, serve.",
-    "import": "Import Asterisk Master.csv FILES (plain or gzip); a row already loaded is "
-    "skipped.",
+    "deliver": "Deliver webhooks, without serving the API (one process holds the lease at a time).",
+    "import": "Import Asterisk Master.csv FILES (plain or gzip); a row already loaded is skipped.",
     "partner": "Manage partners, their scopes and their secrets.",
     "query": "Ask a voip24h server for call records, as a partner does.",
     "sync": "Copy new rows of a PBX's CDR table (FreePBX asteriskcdrdb.cdr, "
     "cdr_adaptive_odbc) into the server, read-only, within seconds; runs until stopped "
     "(or --once).",
+    "webhook": "Manage partners' webhook endpoints and see their delivery attempts.",
 }
 
 

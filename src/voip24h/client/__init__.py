@@ -26,6 +26,7 @@ from voip24h.client.errors import (
     Voip24hError,
 )
 from voip24h.client.models import CallRecord, Page, StatsEntry
+from voip24h.client.webhooks import Event, EventPage, WebhookSignatureError, verify_webhook
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -36,6 +37,8 @@ __all__ = [
     "BadRequest",
     "CallRecord",
     "Client",
+    "Event",
+    "EventPage",
     "Page",
     "PermissionDenied",
     "ProtocolError",
@@ -47,4 +50,6 @@ __all__ = [
     "Timeout",
     "TransportError",
     "Voip24hError",
+    "WebhookSignatureError",
+    "verify_webhook",
 ]

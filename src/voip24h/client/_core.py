@@ -318,7 +318,41 @@ REQUEST_METHODS: dict[str, str] = {
     "recordingListen": "recording_listen",
     "recordingDownload": "recording_download",
     "getStats": "get_stats",
+    "webhookAdd": "webhook_add",
+    "webhookList": "webhook_list",
+    "webhookRemove": "webhook_remove",
+    "webhookTest": "webhook_test",
+    "webhookRotate": "webhook_rotate",
+    "getEvents": "get_events",
+    "webhookRedeliver": "webhook_redeliver",
 }
 HELPER_METHODS: tuple[str, ...] = (
     "request", "records", "pages", "iter_records", "export_records", "export_to",
+    "iter_events",
 )  # fmt: skip
+
+
+def add_data(
+    url: str, event_types: list[str] | None, users: list[str | int] | None
+) -> dict[str, Any]:
+    data: dict[str, Any] = {"url": url}
+    if event_types is not None:
+        data["eventTypes"] = list(event_types)
+    if users is not None:
+        data["users"] = [str(user) for user in users]
+    return data
+
+
+def redeliver_data(
+    endpoint_id: str, event_id: str | None, since: int | str | None
+) -> dict[str, Any]:
+    data: dict[str, Any] = {"endpointId": endpoint_id}
+    if event_id is not None:
+        data["eventId"] = event_id
+    if since is not None:
+        data["since"] = since
+    return data
+
+
+def data_of(doc: Mapping[str, Any]) -> Any:
+    return doc.get("data")

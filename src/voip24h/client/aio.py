@@ -14,6 +14,7 @@ import httpx
 from voip24h.client import _core
 from voip24h.client.errors import ApiError, ProtocolError, TransportError
 from voip24h.client.models import DEFAULT_ZONE, CallRecord, Page, StatsEntry
+from voip24h.client.webhooks import Event, EventPage, events_of
 
 T = TypeVar("T")
 
@@ -102,6 +103,60 @@ class AsyncClient(_core.ClientBase):
     async def recording_download(self, call_id: str) -> str:
         """``recordingDownload``: a signed, expiring link that downloads the recording."""
         return _core.link_of(await self.request("recordingDownload", {"callId": call_id}))
+
+    # -- webhooks and the event feed (servers with push) ----------------------------------
+
+    async def webhook_add(
+        self,
+        url: str,
+        *,
+        event_types: list[str] | None = None,
+        users: list[str | int] | None = None,
+    ) -> dict[str, Any]:
+        """``webhookAdd``: a new endpoint; its ``secret`` is in the answer, only this once."""
+        return _core.data_of(
+            await self.request("webhookAdd", _core.add_data(url, event_types, users))
+        )
+
+    async def webhook_list(self) -> list[dict[str, Any]]:
+        """``webhookList``: this partner's endpoints (without secrets)."""
+        return list(_core.data_of(await self.request("webhookList", {})))
+
+    async def webhook_remove(self, endpoint_id: str) -> dict[str, Any]:
+        """``webhookRemove``: delete an endpoint."""
+        return _core.data_of(await self.request("webhookRemove", {"endpointId": endpoint_id}))
+
+    async def webhook_test(self, endpoint_id: str) -> dict[str, Any]:
+        """``webhookTest``: send a signed ``webhook.test`` event; how the receiver answered."""
+        return _core.data_of(await self.request("webhookTest", {"endpointId": endpoint_id}))
+
+    async def webhook_rotate(self, endpoint_id: str, *, overlap_hours: int = 24) -> dict[str, Any]:
+        """``webhookRotate``: a new secret; the old one also signs for ``overlap_hours``."""
+        data = {"endpointId": endpoint_id, "overlapHours": overlap_hours}
+        return _core.data_of(await self.request("webhookRotate", data))
+
+    async def get_events(self, cursor: int = 0, limit: int = 100) -> EventPage:
+        """``getEvents``: the events after ``cursor`` (a previous ``next_cursor``)."""
+        return events_of(await self.request("getEvents", {"cursor": cursor, "limit": limit}))
+
+    async def webhook_redeliver(
+        self, endpoint_id: str, *, event_id: str | None = None, since: int | str | None = None
+    ) -> dict[str, Any]:
+        """``webhookRedeliver``: send one event (``event_id``) or every event after a
+        sequence or since an ISO time (``since``) to the endpoint again."""
+        data = _core.redeliver_data(endpoint_id, event_id, since)
+        return _core.data_of(await self.request("webhookRedeliver", data))
+
+    async def iter_events(self, cursor: int = 0, *, page_size: int = 100) -> AsyncIterator[Event]:
+        """Every event after ``cursor``, oldest first, page by page, until the newest
+        (keep the last event's ``sequence`` to resume from it later)."""
+        while True:
+            page = await self.get_events(cursor, page_size)
+            for event in page.events:
+                yield event
+            if not page.events:
+                return
+            cursor = page.next_cursor
 
     # -- generic ------------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import Engine, create_engine, event
@@ -68,16 +70,23 @@ def sqlite_path(url: str) -> str:
 BULK_WAL_AUTOCHECKPOINT = 10_000
 
 
-def make_engine(url: str, *, bulk: bool = False, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, bulk: bool = False, must_exist: bool = False, **kwargs: Any) -> Engine:
     """A synchronous engine for admin work (migrations, import, partners, reindex).
 
     ``bulk``: for a process that writes many rows (import): on SQLite, checkpoints
-    the WAL less often.
+    the WAL less often. ``must_exist``: a SQLite file that is not there is an error,
+    never created (for what runs beside the server, like the webhook deliverer).
     """
     backend = backend_of(url)
     options: dict[str, Any] = {"future": True}
     if backend == "sqlite":
         options["connect_args"] = {"timeout": 30}
+        path = sqlite_path(url)
+        if must_exist and path != ":memory:" and not path.startswith("file:"):
+            uri = Path(path).absolute().as_uri() + "?mode=rw"
+            options["creator"] = lambda: sqlite3.connect(
+                uri, uri=True, timeout=30, check_same_thread=False
+            )
     else:
         options.update(pool_pre_ping=True, pool_recycle=3600)
     options.update(kwargs)

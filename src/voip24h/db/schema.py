@@ -247,6 +247,28 @@ webhook_deliveries = Table(
     **_MYSQL,
 )
 
+# Every delivery attempt, for `voip24h webhook attempts` (migration 0009).
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "endpoint_id",
+        String(40),
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("event_seq", BigInteger, nullable=False),
+    Column("event_id", String(40), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("at", DateTime, nullable=False),
+    Column("status", Integer),
+    Column("error", String(255), nullable=False, default=""),
+    Column("latency_ms", Float, nullable=False),
+    Index("ix_webhook_attempts_endpoint", "endpoint_id", "id"),
+    **_MYSQL,
+)
+
 # One row per singleton job (the deliverer): who holds it and until when.
 leases = Table(
     "leases",

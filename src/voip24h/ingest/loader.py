@@ -15,12 +15,14 @@ from voip24h.config import Settings
 from voip24h.db import bulk, faults, indexes, migrate
 from voip24h.db.queries import call_records as record_queries
 from voip24h.db.queries import cdr as cdr_queries
+from voip24h.db.queries import events as event_queries
 from voip24h.db.queries import meta as meta_queries
 from voip24h.db.queries.call_records import record_values
 from voip24h.db.schema import cdr
 from voip24h.domain import conversations
 from voip24h.domain.conversations import Chain
 from voip24h.domain.mapping import ExtensionMatcher, group_by_callid, records_for_call
+from voip24h.ingest import outbox
 from voip24h.ingest.linking import ChainLinker
 
 INDEX_KEY = "records_built_with"
@@ -49,6 +51,8 @@ class EncodedBatch:
     # Where each row came from, parallel to ``rows`` when known: (line, raw text), for
     # the reject of a row the database refuses (load_or_split).
     lines: list[tuple[int, bytes]] = field(default_factory=list)
+    # The events' payloads of ``records``, in step (events on): JSON made by the worker.
+    payloads: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -69,12 +73,14 @@ class LoadStats:
     duplicates: int = 0
     records: int = 0
     untenanted: int = 0
+    events: int = 0
 
     def add(self, other: LoadStats) -> None:
         self.inserted += other.inserted
         self.duplicates += other.duplicates
         self.records += other.records
         self.untenanted += other.untenanted
+        self.events += other.events
 
 
 def mapping_fingerprint(settings: Settings) -> str:
@@ -97,6 +103,9 @@ class Loader:
         # end, db/indexes.py); None: read with each batch, as another process may defer it.
         self.keys_indexed: bool | None = None
         self.linker = ChainLinker(self.zone)
+        # Whether records created or changed append events (the outbox) in the same
+        # transaction as the records themselves.
+        self.events = settings.events_enabled
 
     def check_ready(self) -> None:
         """Refuse to write into an old schema or records built with other settings."""
@@ -157,8 +166,9 @@ class Loader:
             and not row["accountcode"]
             and of_channel(row["dstchannel"])
         )
+        payloads = [event_queries.values_payload(v) for v in records] if self.events else None
         encoded = bulk.encode(self.engine.dialect, cdr, rows)
-        return EncodedBatch(encoded, records, untenanted, chains, list(lines or ()))
+        return EncodedBatch(encoded, records, untenanted, chains, list(lines or ()), payloads)
 
     def load_or_split(
         self, batch: EncodedBatch, also: Callable[[Connection], None] | None = None
@@ -215,8 +225,12 @@ class Loader:
             keys_indexed = indexes.keys_indexed(conn)
         new = cdr_queries.insert_encoded(conn, rows, keys_indexed=keys_indexed)
         touched = list(dict.fromkeys(row[cdr_queries.CALLID_AT] for row in new))
-        written = self.rebuild_calls(conn, touched) if touched else 0
-        return LoadStats(inserted=len(new), duplicates=len(rows) - len(new), records=written)
+        events: list[tuple[str, outbox.Record]] = []
+        written = self.rebuild_calls(conn, touched, events) if touched else 0
+        stats = LoadStats(inserted=len(new), duplicates=len(rows) - len(new), records=written)
+        if self.events and events:
+            stats.events = event_queries.append_events(conn, events)
+        return stats
 
     def load_batch_in(self, conn: Connection, rows: list[dict[str, Any]]) -> LoadStats:
         """Insert one batch and rebuild its calls' records on ``conn`` (the caller commits)."""
@@ -239,26 +253,48 @@ class Loader:
             inserted=len(new), duplicates=len(rows) - len(new), untenanted=batch.untenanted
         )
         values = batch.records
+        payloads = batch.payloads
+        events: list[tuple[str, outbox.Record]] = []
+        keep: set[str] | None = None
         if known or linked:  # records of calls with no row in the table before this batch
             touched = list(dict.fromkeys(row[at] for row in new))
             stored = [u for u in touched if u in known or u in linked]
             stored += sorted(linked.difference(stored))
             if stored:
-                stats.records += self.rebuild_calls(conn, stored)
-            fresh = set(touched).difference(stored)
-            values = [v for v in values if v[0] in fresh]
+                stats.records += self.rebuild_calls(conn, stored, events)
+            keep = set(touched).difference(stored)
+        elif len(new) < len(batch.rows):  # duplicates within the batch: their calls only
+            keep = {row[at] for row in new}
+        if keep is not None:
+            chosen = [n for n, v in enumerate(values) if v[0] in keep]
+            values = [values[n] for n in chosen]
+            payloads = None if payloads is None else [payloads[n] for n in chosen]
         stats.records += record_queries.insert_record_values(conn, values)
+        if self.events:
+            events.extend(outbox.created_from_values(values, payloads))
+            stats.events = event_queries.append_events(conn, events)
         return stats
 
-    def rebuild_calls(self, conn: Connection, callids: list[str]) -> int:
-        """Replace the records of ``callids`` by those their rows in the table give."""
+    def rebuild_calls(
+        self,
+        conn: Connection,
+        callids: list[str],
+        events: list[tuple[str, outbox.Record]] | None = None,
+    ) -> int:
+        """Replace the records of ``callids`` by those their rows in the table give;
+        the events this makes (created, updated) are added to ``events`` when given."""
         rows = cdr_queries.rows_of_calls(conn, callids)
         records = [
             rec
             for rows in group_by_callid(rows).values()
             for rec in records_for_call(rows, self.matcher, self.zone)
         ]
-        return record_queries.replace_records(conn, callids, records)
+        before = record_queries.records_of_calls(conn, callids) if self.events else []
+        gained = record_queries.replace_records(conn, callids, records)
+        if self.events and events is not None:
+            after = record_queries.value_dicts([record_queries.record_values(r) for r in records])
+            events.extend(outbox.changes(before, after))
+        return gained
 
     def load(
         self,

@@ -25,6 +25,7 @@ from voip24h.db.drivers import make_reader
 from voip24h.server import errors as server_errors
 from voip24h.server import ops
 from voip24h.server.dbgate import GatedReader, Outage
+from voip24h.server.delivery import delivering
 from voip24h.server.guard import request_info
 from voip24h.server.handlers import partner_api
 from voip24h.server.routes import extended_routes
@@ -88,10 +89,12 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await reader.start()
         try:
-            async with ops.serving(state):  # audit writer, ops listener, drain (issue 5)
+            # audit writer, ops listener, drain (issue 5); the webhook deliverer (issue 20)
+            async with ops.serving(state), delivering(state):
                 yield
         finally:
             await reader.close()
+            state.webhooks.close()
 
     app = PartnerServer(
         state=state,

@@ -9,10 +9,12 @@ from starlette.responses import Response
 
 from voip24h import errors
 from voip24h.server import responses
+from voip24h.server.push import push_answer
 from voip24h.server.state import State
 from voip24h.service.results import records_in
 from voip24h.service.translate import to_query
 from voip24h.wire import protocol
+from voip24h.wire.push import PushData
 
 JSON = "application/json"
 
@@ -71,6 +73,10 @@ async def partner_api(request: Request) -> Response:
     envelope = protocol.parse_envelope(body)
     partner = await state.guard.admit(request, envelope)  # secret, throttles, limits
     data = protocol.parse_data(envelope)
+    if isinstance(data, PushData):  # webhooks and the event feed (issue 20)
+        response = await push_answer(state.webhooks, partner, data)
+        response.headers.update(await state.guard.charge(request, partner, 0))
+        return response
     query = to_query(data, state.settings, state.matcher)
     result = await state.records.answer(partner, query)  # every request type (issue 4)
     headers = await state.guard.charge(request, partner, records_in(result))

@@ -14,6 +14,8 @@ from voip24h.server.middleware import Drain
 from voip24h.server.observability import AccessLog, Metrics
 from voip24h.server.ratelimit import make_buckets
 from voip24h.service.answers import PartnerDirectory, RecordService
+from voip24h.service.webhooks.endpoints import Webhooks
+from voip24h.service.webhooks.metrics import DeliveryMetrics
 from voip24h.wire.protocol import DATA_TYPES
 
 
@@ -30,6 +32,8 @@ class State:
     audit: AuditWriter | None = None
     drain: Drain = field(default_factory=Drain)
     access: AccessLog = field(default_factory=AccessLog)
+    webhooks: Webhooks = field(init=False)  # endpoints and the event feed (issue 20)
+    delivery: DeliveryMetrics = field(init=False)
 
     def __post_init__(self) -> None:
         self.metrics.in_flight.set_function(lambda: self.drain.in_flight)
@@ -40,6 +44,8 @@ class State:
             self.settings.redis_key_prefix,
             self.metrics.limiter_errors.inc,
         )
+        self.webhooks = Webhooks(self.settings)
+        self.delivery = DeliveryMetrics(self.metrics.registry)
         self.guard = Guard(self.settings, self.partners, buckets, self.metrics)
         if self.settings.audit_enabled:
             self.audit = AuditWriter.for_settings(self.settings, self.metrics)

@@ -17,6 +17,7 @@ import msgspec
 from voip24h import __version__, errors
 from voip24h.wire import protocol
 from voip24h.wire.protocol import RECORDINGS_PREFIX
+from voip24h.wire.push import EventsResponse, WebhookResponse
 
 _Int = Annotated[int, msgspec.Meta(ge=0)]
 
@@ -106,7 +107,11 @@ def request_structs() -> list[type]:
             msgspec.defstruct(
                 title,
                 # Optional: the secret may come as "Authorization: Bearer" instead.
-                [("data", data_type), ("partnerSecret", str | msgspec.UnsetType, msgspec.UNSET)],
+                # null too: the server treats it as absent (then the header must carry it).
+                [
+                    ("data", data_type),
+                    ("partnerSecret", str | None | msgspec.UnsetType, msgspec.UNSET),
+                ],
                 tag_field="requestType",
                 tag=name,
                 kw_only=True,
@@ -131,7 +136,15 @@ def _schemas() -> tuple[dict[str, Any], dict[str, Any]]:
     )
     request: Any = Union[tuple(request_structs())]  # noqa: UP007
     (request_schema, *_), components = msgspec.json.schema_components(
-        [request, RecordsResponse, LinkResponse, StatsResponse, error_response],
+        [
+            request,
+            RecordsResponse,
+            LinkResponse,
+            StatsResponse,
+            EventsResponse,
+            WebhookResponse,
+            error_response,
+        ],
         ref_template="#/components/schemas/{name}",
     )
     request_schema["oneOf"] = request_schema.pop("anyOf")
@@ -157,7 +170,18 @@ def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of this server."""
     request_schema, components = _schemas()
     # anyOf: an empty data list is both a records and a stats answer.
-    answers = {"anyOf": [_ref("RecordsResponse"), _ref("LinkResponse"), _ref("StatsResponse")]}
+    answers = {
+        "anyOf": [
+            _ref(name)
+            for name in (
+                "RecordsResponse",
+                "LinkResponse",
+                "StatsResponse",
+                "EventsResponse",
+                "WebhookResponse",
+            )
+        ]
+    }
     stream = {"schema": {"type": "string"}}
     partner_api = {
         "post": {

@@ -15,6 +15,7 @@ import msgspec
 import orjson
 
 from voip24h import errors
+from voip24h.wire.push import PUSH_DATA_TYPES, PushData
 
 PATH = "/api/v1/partner/voip24h"
 RECORDINGS_PREFIX = PATH + "/recordings/"  # signed recording links live under the endpoint
@@ -169,7 +170,7 @@ class GetStatsData(FilteredData, kw_only=True):
     ] = "day"
 
 
-DATA_TYPES: dict[str, type[RequestData]] = {
+DATA_TYPES: dict[str, type[RequestData] | type[PushData]] = {
     "getUser": GetUserData,
     "getDate": GetDateData,
     "getUserDate": GetUserDateData,
@@ -177,6 +178,7 @@ DATA_TYPES: dict[str, type[RequestData]] = {
     "recordingListen": RecordingListenData,
     "recordingDownload": RecordingDownloadData,
     "getStats": GetStatsData,
+    **PUSH_DATA_TYPES,  # webhooks and the event feed (wire/push.py)
 }
 
 
@@ -226,7 +228,7 @@ def parse_envelope(body: bytes) -> Envelope:
     return Envelope(request_type, secret or None, doc.get("data"))
 
 
-def parse_data(envelope: Envelope) -> RequestData:
+def parse_data(envelope: Envelope) -> RequestData | PushData:
     """Validate ``data`` against the request type's struct."""
     data = envelope.data
     if data is None:

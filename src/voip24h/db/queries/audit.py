@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,12 @@ def append_statement() -> Insert:
     """The INSERT of one row given as a tuple in ``COLUMNS`` order (for db/drivers'
     appenders: a positional executemany, or a COPY of the same columns)."""
     return insert(a).values({name: bindparam(name) for name in COLUMNS})
+
+
+def insert_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Write a batch of audit rows (by column name) in one statement, on ``conn``."""
+    if rows:
+        conn.execute(insert(a), list(rows))
 
 
 def prune(conn: Connection, before: datetime) -> int:

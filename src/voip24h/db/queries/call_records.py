@@ -68,6 +68,22 @@ def insert_record_values(conn: Connection, values: Sequence[tuple[Any, ...]]) ->
     return len(values)
 
 
+def records_of_calls(conn: Connection, callids: Sequence[str]) -> list[dict[str, Any]]:
+    """The stored records of the given calls, as dicts by column name."""
+    ids = list(dict.fromkeys(callids))
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(ids), 500):
+        stmt = select(t).where(t.c.callid.in_(ids[start : start + 500]))
+        found.extend(dict(row._mapping) for row in conn.execute(stmt))
+    return found
+
+
+def value_dicts(values: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """``record_values`` tuples as dicts by column name."""
+    names = bulk.column_names(t)
+    return [dict(zip(names, value, strict=True)) for value in values]
+
+
 def delete_all(conn: Connection) -> None:
     conn.execute(delete(t))
 

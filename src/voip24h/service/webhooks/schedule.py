@@ -14,14 +14,17 @@ MAX_RETRY_AFTER = 36000
 
 
 def next_delay(
-    attempts: int, retry_after: float | None = None, rng: random.Random | None = None
+    attempts: int,
+    retry_after: float | None = None,
+    rng: random.Random | None = None,
+    delays: tuple[float, ...] = RETRY_DELAYS,
 ) -> float | None:
     """Seconds to wait before the next attempt when ``attempts`` have been made (0: the
-    first, at once), or None when the schedule is spent. A Retry-After (429/503) is
-    honoured when later than the schedule."""
-    if attempts >= len(RETRY_DELAYS):
+    first, at once), or None when the schedule (``delays``) is spent. A Retry-After
+    (429/503) is honoured when later than the schedule."""
+    if attempts >= len(delays):
         return None
-    base = RETRY_DELAYS[attempts]
+    base = delays[attempts]
     jittered = base * (1 + (rng or random).uniform(-JITTER, JITTER))
     if retry_after is not None:
         return max(jittered, min(retry_after, MAX_RETRY_AFTER))

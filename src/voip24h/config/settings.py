@@ -1,28 +1,14 @@
-"""Settings, declared once: name, type, default and help.
-
-Values are layered: defaults <- TOML file <- ``VOIP24H_*`` environment <- flags,
-and validated when loaded, so a bad value stops the program with a clear message
-instead of failing on the first request.
-"""
+"""Settings, declared once: name, type, default and help (config/checks.py validates
+them, config/loading.py layers them)."""
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import re
-import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-ENV_PREFIX = "VOIP24H_"
-CONFIG_FILE_ENV = "VOIP24H_CONFIG"
-
-
-class SettingsError(ValueError):
-    """A setting has a value that cannot work."""
+from voip24h.config import checks
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -187,6 +173,9 @@ class Settings:
     )
 
     # --- push: events and webhooks (issue 20) ---
+    events_enabled: bool = _setting(True, "Ingestion writes a record.created or "
+        "record.updated event for each record it creates or changes (getEvents, webhooks); "
+        "off: no events.")  # fmt: skip
     event_retention_days: int = _setting(
         30, "Events older than this many days are deleted; getEvents cannot reach past them."
     )
@@ -201,6 +190,15 @@ class Settings:
     webhook_max_in_flight: int = _setting(
         4, "Most deliveries one webhook endpoint has under way at once (in sequence order)."
     )
+    webhook_retry_seconds: str = _setting("0,5,300,1800,7200,18000,36000,36000", "Seconds "
+        "before each delivery attempt (the first, then each retry), jittered by 10%; the "
+        "default is the Standard Webhooks schedule, about 27 hours.")  # fmt: skip
+    webhook_poll_seconds: float = _setting(1.0, "How often the deliverer looks for new "
+        "events when it has nothing to do.")  # fmt: skip
+    webhook_lease_seconds: int = _setting(30, "The deliverer's lease: one process delivers; "
+        "if it dies another takes over after this many seconds.")  # fmt: skip
+    deliver_in_serve: bool = _setting(True, "`voip24h serve` runs the webhook deliverer (the "
+        "process holding the lease delivers); off: run `voip24h deliver` on its own.")  # fmt: skip
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some values changed, validated again."""
@@ -209,174 +207,14 @@ class Settings:
         return new
 
     @property
+    def retry_delays(self) -> tuple[float, ...]:
+        """webhook_retry_seconds as numbers."""
+        return tuple(float(x) for x in self.webhook_retry_seconds.split(",") if x.strip())
+
+    @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
     def validate(self) -> None:
         """Raise SettingsError naming the first setting whose value cannot work."""
-        try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise SettingsError(f"timezone: unknown time zone {self.timezone!r}") from exc
-        try:
-            re.compile(self.extension_pattern, re.ASCII)
-        except re.error as exc:
-            raise SettingsError(
-                f"extension_pattern: not a valid regular expression: {exc}"
-            ) from exc
-        if self.extensions:
-            from voip24h.domain.partners import parse_extensions
-
-            try:
-                parse_extensions(self.extensions)
-            except ValueError as exc:
-                raise SettingsError(f"extensions: {exc}") from exc
-        positive = ("max_range_days", "max_records", "max_body_bytes", "workers", "db_pool_size")
-        for name in (*positive, "max_connections"):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"{name}: must be at least 1")
-        self._validate_security()
-        if not 0 < self.port < 65536:
-            raise SettingsError("port: must be between 1 and 65535")
-        for name in (
-            "db_timeout_seconds",
-            "db_wait_seconds",
-            "client_timeout_seconds",
-            "keep_alive_seconds",
-        ):
-            if getattr(self, name) <= 0:
-                raise SettingsError(f"{name}: must be greater than 0")
-        self._validate_extended_api()
-        if self.db_max_waiting < 0:
-            raise SettingsError("db_max_waiting: must not be negative")
-        if self.partner_cache_seconds < 0:
-            raise SettingsError("partner_cache_seconds: must not be negative")
-        if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
-            raise SettingsError("log_level: must be debug, info, warning or error")
-
-    def _validate_security(self) -> None:
-        from voip24h.domain.netaddr import parse_networks
-
-        for name in ("max_json_depth", "max_string_length", "audit_retention_days"):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"{name}: must be at least 1")
-        limits = ("rate_limit_per_second", "rate_limit_rows_per_minute", "auth_failures_per_minute")
-        for name in limits:
-            if getattr(self, name) < 0:
-                raise SettingsError(f"{name}: must not be negative")
-        if self.shutdown_grace_seconds < 0:
-            raise SettingsError("shutdown_grace_seconds: must not be negative")
-        if not 0 <= self.ops_port < 65536:
-            raise SettingsError("ops_port: must be between 0 and 65535")
-        if self.ops_port and self.workers > 1:
-            raise SettingsError("ops_port: needs workers=1; protect ops with ops_token instead")
-        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise SettingsError("redis_url: must start with redis://, rediss:// or unix://")
-        try:
-            parse_networks(self.trusted_proxies)
-        except ValueError as exc:
-            raise SettingsError(f"trusted_proxies: {exc}") from exc
-        if self.audit_database_url:
-            from voip24h.db.engine import backend_of
-
-            try:
-                backend_of(self.audit_database_url)
-            except ValueError as exc:
-                raise SettingsError(f"audit_database_url: {exc}") from exc
-
-    def _validate_extended_api(self) -> None:
-        positive = ("page_size", "max_page_size", "export_chunk_rows", "recording_link_ttl_seconds")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise SettingsError(f"{name}: must be at least 1")
-        if self.page_size > self.max_page_size:
-            raise SettingsError("page_size: must not exceed max_page_size")
-        if self.recording_link_key and len(self.recording_link_key) < 32:
-            raise SettingsError("recording_link_key: must have at least 32 characters")
-        if self.public_url and not self.public_url.startswith(("http://", "https://")):
-            raise SettingsError("public_url: must start with http:// or https://")
-        self._validate_push()
-
-    def _validate_push(self) -> None:
-        from voip24h.domain.netaddr import parse_networks
-
-        for name in ("event_retention_days", "webhook_disable_after_days", "webhook_max_in_flight"):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"{name}: must be at least 1")
-        try:
-            parse_networks(self.webhook_allow_cidrs)
-        except ValueError as exc:
-            raise SettingsError(f"webhook_allow_cidrs: {exc}") from exc
-
-
-def describe() -> list[tuple[str, str, Any, str]]:
-    """(name, environment variable, default, help) for every setting, in declaration order."""
-    return [(f.name, env_name(f.name), f.default, f.metadata["help"]) for f in fields(Settings)]
-
-
-def env_name(name: str) -> str:
-    return ENV_PREFIX + name.upper()
-
-
-def _coerce(name: str, raw: Any) -> Any:
-    kind = {f.name: f.type for f in fields(Settings)}[name]
-    try:
-        if kind == "int":
-            if isinstance(raw, bool):
-                raise ValueError
-            return int(raw)
-        if kind == "float":
-            return float(raw)
-        if kind == "bool":
-            if isinstance(raw, bool):
-                return raw
-            text = str(raw).strip().lower()
-            if text in {"1", "true", "yes", "on"}:
-                return True
-            if text in {"0", "false", "no", "off"}:
-                return False
-            raise ValueError
-        return str(raw)
-    except (TypeError, ValueError):
-        raise SettingsError(f"{name}: {raw!r} is not a valid {kind}") from None
-
-
-def load_settings(
-    overrides: Mapping[str, Any] | None = None,
-    *,
-    config_file: str | Path | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> Settings:
-    """Build validated Settings from defaults, a TOML file, the environment and overrides.
-
-    ``overrides`` are the command-line flags; a value of None means "not given".
-    The TOML file comes from ``config_file`` or ``VOIP24H_CONFIG``.
-    """
-    env = os.environ if environ is None else environ
-    known = {f.name for f in fields(Settings)}
-    values: dict[str, Any] = {}
-    path = config_file or env.get(CONFIG_FILE_ENV)
-    if path:
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise SettingsError(f"config file {path}: {exc.strerror}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise SettingsError(f"config file {path}: {exc}") from exc
-        section = data.get("voip24h", data)
-        for key, raw in section.items():
-            if key not in known:
-                raise SettingsError(f"config file {path}: unknown setting {key!r}")
-            values[key] = _coerce(key, raw)
-    for name in known:
-        if env_name(name) in env:
-            values[name] = _coerce(name, env[env_name(name)])
-    for name, raw in (overrides or {}).items():
-        if raw is None:
-            continue
-        if name not in known:
-            raise SettingsError(f"unknown setting {name!r}")
-        values[name] = _coerce(name, raw)
-    settings = Settings(**values)
-    settings.validate()
-    return settings
+        checks.validate(self)
