@@ -1,5 +1,6 @@
 """The ``events`` outbox: record.created / record.updated events, written by ingestion
-inside its own transaction and read by partners (getEvents) and the deliverer.
+inside its own transaction, and the PBX link's live call.* events; read by partners
+(getEvents, the event stream) and the deliverer.
 
 Scope is part of every partner read, with the same clause call_records uses.
 """
@@ -20,7 +21,8 @@ from voip24h.db.schema import events as t
 from voip24h.db.schema import sequences
 from voip24h.domain.partners import Scope
 
-EVENT_TYPES = ("record.created", "record.updated")
+LIVE_EVENT_TYPES = ("call.ringing", "call.answered", "call.ended")
+EVENT_TYPES = ("record.created", "record.updated", *LIVE_EVENT_TYPES)
 _SEQUENCE = "events"
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -73,7 +75,9 @@ def append_events(
     now: datetime | None = None,
 ) -> int:
     """Append one event per ``(type, record)``, in order, inside the caller's transaction;
-    ``record`` has call_records' columns (a CallRecord as a dict). Returns how many."""
+    ``record`` has call_records' columns (a CallRecord as a dict). A live ``call.*``
+    event's ``record`` holds the scope columns (accountcode, user_ext, user_num, callid),
+    its own ``occurred_at`` and its ready ``payload`` instead. Returns how many."""
     items = list(records)
     if not items:
         return 0
@@ -88,17 +92,28 @@ def append_events(
             "seq": first + n,
             "id": new_event_id(now_ms),
             "type": kind,
-            "occurred_at": at,
+            "occurred_at": _naive(record.get("occurred_at")) or at,
             "accountcode": record["accountcode"],
             "user_ext": record["user_ext"],
             "user_num": record.get("user_num"),
             "callid": record["callid"],
-            "payload": orjson.dumps(record_payload(record)).decode(),
+            "payload": orjson.dumps(
+                record["payload"] if kind in LIVE_EVENT_TYPES else record_payload(record)
+            ).decode(),
         }
         for n, (kind, record) in enumerate(items)
     ]
     conn.execute(insert(t), rows)
     return len(rows)
+
+
+def _naive(moment: datetime | None) -> datetime | None:
+    """A UTC moment as the table stores it: naive, whole seconds (MariaDB's DATETIME)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.replace(microsecond=0)
 
 
 def _document(row: Any) -> dict[str, Any]:
