@@ -194,6 +194,24 @@ class Settings:
     webhook_max_in_flight: int = _setting(
         4, "Most deliveries one webhook endpoint has under way at once (in sequence order)."
     )
+    # --- the PBX link over AMI: live call events and click-to-call (issue 21) ---
+    ami_url: str = _setting(
+        "", "ami://USER:SECRET@HOST:5038 (amis:// for TLS) of the PBX's manager interface; "
+        "empty: no live events, no makeDial. One process per database holds the link.",
+    )
+    dial_context: str = _setting(
+        "from-internal", "Dialplan context makeDial dials phoneNumber in, once the user answers."
+    )
+    dial_channel: str = _setting(
+        "PJSIP/{user}", "Channel makeDial rings first: the user's own phone ({user} filled in)."
+    )
+    dial_caller_id: str = _setting(
+        "", "Caller ID the user's phone shows for a makeDial, e.g. 'Click2Call <{phone_number}>'."
+    )
+    dial_timeout_seconds: float = _setting(30.0, "How long makeDial rings the user's phone.")
+    dials_per_minute: int = _setting(
+        6, "makeDial requests each partner may send per minute (its own limit); 0: no limit."
+    )
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some values changed, validated again."""
@@ -295,6 +313,12 @@ class Settings:
             parse_networks(self.webhook_allow_cidrs)
         except ValueError as exc:
             raise SettingsError(f"webhook_allow_cidrs: {exc}") from exc
+        if self.ami_url and not self.ami_url.startswith(("ami://", "amis://")):
+            raise SettingsError("ami_url: must start with ami:// or amis://")
+        if "{user}" not in self.dial_channel or self.dial_timeout_seconds <= 0:
+            raise SettingsError("dial_channel needs {user}; dial_timeout_seconds must be > 0")
+        if self.dials_per_minute < 0:
+            raise SettingsError("dials_per_minute: must not be negative")
 
 
 def describe() -> list[tuple[str, str, Any, str]]:

@@ -14,9 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"
 BANNER = b"Asterisk Call Manager/9.0.0\r\n"
@@ -241,3 +244,21 @@ class _Session:
 def _response(action_id: str, status: str, *lines: str) -> bytes:
     body = "".join(f"{line}\r\n" for line in lines)
     return f"Response: {status}\r\nActionID: {action_id}\r\n{body}\r\n".encode()
+
+
+@contextlib.contextmanager
+def peer_in_thread(transcript: Transcript | None = None, **options: Any) -> Iterator[AmiPeer]:
+    """An AmiPeer served by an event loop of its own in a thread, for code that runs its
+    own loop (a TestClient's lifespan, a blocking client); stopped on exit."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    peer = AmiPeer(transcript, **options)
+    asyncio.run_coroutine_threadsafe(peer.__aenter__(), loop).result(5)
+    try:
+        yield peer
+    finally:
+        asyncio.run_coroutine_threadsafe(peer.close(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()

@@ -22,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 from voip24h import errors
 from voip24h.config import Settings, load_settings
 from voip24h.db.reader import make_reader
+from voip24h.pbx.runner import runner_for, running
 from voip24h.server import errors as server_errors
 from voip24h.server import ops
 from voip24h.server.dbgate import GatedReader, Outage
@@ -80,12 +81,13 @@ def create_app(settings: Settings) -> Starlette:
         Outage(),
     )
     state = State.build(settings, reader)
+    pbx = runner_for(settings)  # the AMI link, when ami_url is set (issue 21)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await reader.start()
         try:
-            async with ops.serving(state):  # audit writer, ops listener, drain (issue 5)
+            async with ops.serving(state), running(pbx):  # audit, ops, drain; the PBX link
                 yield
         finally:
             await reader.close()
