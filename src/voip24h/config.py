@@ -208,7 +208,9 @@ class Settings:
     dial_caller_id: str = _setting(
         "", "Caller ID the user's phone shows for a makeDial, e.g. 'Click2Call <{phone_number}>'."
     )
-    dial_timeout_seconds: float = _setting(30.0, "How long makeDial rings the user's phone.")
+    dial_timeout_seconds: float = _setting(
+        25.0, "How long makeDial rings the user's phone (its answer waits that long at most)."
+    )
     dials_per_minute: int = _setting(
         6, "makeDial requests each partner may send per minute (its own limit); 0: no limit."
     )

@@ -91,12 +91,14 @@ class AmiPeer:
         drop_connections: int = 1,
         chunk: int | None = None,
         delay: float = 0.0,
+        reuse_steps: bool = False,
     ):
         self.transcript = transcript
         self.username, self.secret = username, secret
         self.answer_pings = answer_pings
         self.drop_after, self.drop_connections = drop_after, drop_connections
         self.chunk, self.delay = chunk, delay
+        self.reuse_steps = reuse_steps  # every Originate gets the recorded answer again
         self.received: list[bytes] = []
         self.connections = 0
         self.logins = 0
@@ -213,7 +215,8 @@ class _Session:
     def _step(self, name: str) -> Step | None:
         steps = self.peer.transcript.steps if self.peer.transcript else []
         for index, step in enumerate(steps):
-            if index not in self.used and step.action.get("Action") == name:
+            fresh = index not in self.used or self.peer.reuse_steps
+            if fresh and step.action.get("Action") == name:
                 self.used.add(index)
                 return step
         return None

@@ -25,7 +25,7 @@ from voip24h.client.errors import (
     TransportError,
     Voip24hError,
 )
-from voip24h.client.models import CallRecord, Page, StatsEntry
+from voip24h.client.models import CallRecord, DialResult, Page, StatsEntry
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -36,6 +36,7 @@ __all__ = [
     "BadRequest",
     "CallRecord",
     "Client",
+    "DialResult",
     "Page",
     "PermissionDenied",
     "ProtocolError",

@@ -13,7 +13,7 @@ import httpx
 
 from voip24h.client import _core
 from voip24h.client.errors import ApiError, ProtocolError, TransportError
-from voip24h.client.models import DEFAULT_ZONE, CallRecord, Page, StatsEntry
+from voip24h.client.models import DEFAULT_ZONE, CallRecord, DialResult, Page, StatsEntry
 
 T = TypeVar("T")
 
@@ -113,6 +113,18 @@ class Client:
     def recording_download(self, call_id: str) -> str:
         """``recordingDownload``: a signed, expiring link that downloads the recording."""
         return _core.link_of(self.request("recordingDownload", {"callId": call_id}))
+
+    def make_dial(
+        self, user: str | int, phone_number: str, *, idempotency_key: str | None = None
+    ) -> DialResult:
+        """``makeDial``: ring ``user``'s phone, then dial ``phone_number`` (click-to-call).
+
+        The answer comes once the PBX knows how the call went (up to the server's
+        dial_timeout_seconds, 25 s by default): keep the client's timeout above it.
+        A retry after a lost answer sends the same idempotency key, so it never rings twice.
+        """
+        data = _core.dial_data(user, phone_number, idempotency_key)
+        return _core.dial_of(self.request("makeDial", data))
 
     # -- generic ------------------------------------------------------------------------
 

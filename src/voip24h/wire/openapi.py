@@ -87,6 +87,26 @@ class StatsResponse(msgspec.Struct):
     data: list[StatsEntry]
 
 
+class DialResult(msgspec.Struct):
+    """How a makeDial ended, once the PBX knows: the user's phone rang for up to the
+    configured time. ``callId`` is the call's id, the one its records and live events
+    carry; ``reason`` is Asterisk's OriginateResponse Reason code."""
+
+    result: Literal["answered", "busy", "no_answer", "congested", "no_such_extension", "failed"]
+    callId: str
+    user: str
+    phoneNumber: str
+    reason: str
+
+
+class DialResponse(msgspec.Struct):
+    """Answer of makeDial."""
+
+    respCode: Literal[0]
+    respMsg: Literal["Success"]
+    data: DialResult
+
+
 def _error_codes() -> list[str]:
     codes: set[str] = set()
     pending = [errors.ApiError]
@@ -127,7 +147,7 @@ def _schemas() -> tuple[dict[str, Any], dict[str, Any]]:
     )
     request: Any = Union[tuple(request_structs())]  # noqa: UP007
     (request_schema, *_), components = msgspec.json.schema_components(
-        [request, RecordsResponse, LinkResponse, StatsResponse, error_response],
+        [request, RecordsResponse, LinkResponse, StatsResponse, DialResponse, error_response],
         ref_template="#/components/schemas/{name}",
     )
     request_schema["oneOf"] = request_schema.pop("anyOf")
@@ -149,7 +169,8 @@ def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of this server."""
     request_schema, components = _schemas()
     # anyOf: an empty data list is both a records and a stats answer.
-    answers = {"anyOf": [_ref("RecordsResponse"), _ref("LinkResponse"), _ref("StatsResponse")]}
+    answers = {"anyOf": [_ref("RecordsResponse"), _ref("LinkResponse"), _ref("StatsResponse"),
+                         _ref("DialResponse")]}
     stream = {"schema": {"type": "string"}}
     partner_api = {
         "post": {
@@ -183,7 +204,7 @@ def document() -> dict[str, Any]:
                 "415": _error("Body is not JSON"),
                 "429": _error("Rate limited; see Retry-After"),
                 "500": _error("Internal error (logged)"),
-                "503": _error("Database unavailable or too slow"),
+                "503": _error("Database unavailable or too slow; for makeDial: no PBX link"),
             },
         }
     }

@@ -169,6 +169,23 @@ class GetStatsData(_Filters, kw_only=True):
     ] = "day"
 
 
+class MakeDialData(_Data, kw_only=True):
+    """``makeDial``: ring the user's own phone, then dial phoneNumber (click-to-call)."""
+
+    user: Annotated[str | int, _doc("The extension whose phone rings first.")]
+    phoneNumber: Annotated[
+        str,
+        _doc(
+            "The number to dial once the user answers: 1 to 20 characters, digits and a "
+            "leading + only (anything else is refused with invalid_phone_number)."
+        ),
+    ]
+    idempotencyKey: Annotated[
+        Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None,
+        _doc("The same key within 60 s gets the first answer, without a second call."),
+    ] = None
+
+
 DATA_TYPES: dict[str, type[_Data]] = {
     "getUser": GetUserData,
     "getDate": GetDateData,
@@ -177,6 +194,7 @@ DATA_TYPES: dict[str, type[_Data]] = {
     "recordingListen": RecordingListenData,
     "recordingDownload": RecordingDownloadData,
     "getStats": GetStatsData,
+    "makeDial": MakeDialData,
 }
 
 
