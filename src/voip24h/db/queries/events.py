@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, delete, insert, select, update
 
 from voip24h.db.queries.call_records import scope_clause
 from voip24h.db.schema import events as t
@@ -154,3 +154,14 @@ def prune_events(conn: Connection, before: datetime) -> int:
     """Delete events that occurred before ``before`` (retention); return how many."""
     done = conn.execute(delete(t).where(t.c.occurred_at < before.replace(tzinfo=None)))
     return done.rowcount or 0
+
+
+def select_events_after(scope: Scope) -> Select:
+    """The partner's events after bind parameter ``cursor``, oldest first, at most
+    ``limit`` (for the async readers of the event stream); scope in the statement."""
+    return (
+        select(*_COLUMNS)
+        .where(t.c.seq > bindparam("cursor", required=False), scope_clause(scope, t))
+        .order_by(t.c.seq)
+        .limit(bindparam("limit", required=False))
+    )
