@@ -48,6 +48,8 @@ def test_two_processes_elect_one_link_and_the_other_takes_over_when_it_stops(
             await until(lambda: follower.leader and peer.logins == 2)
             follower.stop()
             await tasks[runners.index(follower)]
+            [login, *_] = peer.actions("Login")
+            assert b"\r\nEvents: call,cdr\r\n" in login  # not dialplan's VarSet flood
 
     asyncio.run(main())
     with engine.connect() as conn:

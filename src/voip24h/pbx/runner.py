@@ -29,13 +29,18 @@ from voip24h.db.queries import leases
 from voip24h.domain.mapping import ExtensionMatcher
 from voip24h.pbx.connection import AmiConnection
 from voip24h.pbx.link import PbxLink
-from voip24h.pbx.live import LiveCalls
+from voip24h.pbx.live import EVENTS, LiveCalls
 from voip24h.pbx.outbox import LiveOutbox
 from voip24h.pbx.protocol import Message
 from voip24h.pbx.target import AmiTarget, parse_ami_url
 
 log = logging.getLogger(__name__)
 LEASE = "pbx-link"
+# The Login's event classes: call (channels, dials, bridges, OriginateResponse) and cdr;
+# not dialplan (VarSet, Newexten: most of a busy PBX's events). Client side, only the
+# events live calls, makeDial and the link read are parsed.
+LOGIN_EVENTS = "call,cdr"
+WANTED = EVENTS | {"OriginateResponse", "Shutdown", "FullyBooted"}
 
 
 def holder_name() -> str:
@@ -136,11 +141,12 @@ class PbxRunner:
             self.target.masked(),
         )
         self.live.reset()
+        options = {"events": LOGIN_EVENTS, "wanted": WANTED, **self._link_options}
         link = PbxLink(
             self.target,
             listeners=[self.on_event],
             on_connect=lambda _connection: self.live.reset(),
-            **self._link_options,
+            **options,
         )
         self._link = link
         self._link_task = asyncio.create_task(link.run(), name="voip24h-pbx-link")
