@@ -2,7 +2,7 @@
 
 ``.venv/bin/python -m bench.pbx_bench [--rate 10000] [--seconds 2] [--rounds 6]``
 
-A scripted AMI peer (in this process) streams the Asterisk 20 firehose
+A scripted AMI peer (in a process of its own) streams the Asterisk 20 firehose
 (tests/fixtures/ami/firehose_pass1.txt; uniqueids renumbered per pass, Timestamp set
 to the moment each event is sent) at ``--rate`` events per second to a real server
 (``voip24h serve`` in its own process, SQLite, one worker, the link inside it). Phases
@@ -20,21 +20,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import multiprocessing
+import os
 import re
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.servers import ROOT, System, running, tree
+from bench.servers import ROOT, System, running, stop, tree
 
 FIXTURE = ROOT / "tests" / "fixtures" / "ami" / "firehose_pass1.txt"
 MASTER = ROOT / "tests" / "fixtures" / "asterisk-20" / "Master.csv"
@@ -55,13 +60,12 @@ def event_passes() -> list[list[bytes]]:
 
 
 class Source:
-    """An AMI server that logs any client in and streams events while ``busy``."""
+    """An AMI server that logs any client in and streams events while ``busy`` is set
+    (a multiprocessing Event: the source runs in a process of its own)."""
 
-    def __init__(self, rate: float):
+    def __init__(self, rate: float, busy: Any, sent: Any, logins: Any):
         self.rate = rate
-        self.busy = asyncio.Event()
-        self.sent = 0
-        self.logins = 0
+        self.busy, self.sent, self.logins = busy, sent, logins
         self.events = [block for one in event_passes() for block in one]
         self.port = 0
 
@@ -78,12 +82,11 @@ class Source:
                 buffer += data
                 while b"\r\n\r\n" in buffer:
                     raw, _, buffer = buffer.partition(b"\r\n\r\n")
-                    fields = dict(
-                        line.split(": ", 1) for line in raw.decode().split("\r\n") if ": " in line
-                    )
-                    action_id = fields.get("ActionID", "")
+                    lines = raw.decode().split("\r\n")
+                    fields = dict(line.split(": ", 1) for line in lines if ": " in line)
                     if fields.get("Action") == "Login":
-                        self.logins += 1
+                        self.logins.value += 1
+                    action_id = fields.get("ActionID", "")
                     writer.write(f"Response: Success\r\nActionID: {action_id}\r\n\r\n".encode())
         except (asyncio.CancelledError, ConnectionError):
             pass  # the server went away, or the bench is over
@@ -94,33 +97,35 @@ class Source:
     async def _stream(self, writer: asyncio.StreamWriter) -> None:
         index, total = 0, len(self.events)
         while True:
-            await self.busy.wait()
-            started, sent_then = time.monotonic(), self.sent
+            while not self.busy.is_set():
+                await asyncio.sleep(0.01)
+            started, sent = time.monotonic(), 0
             while self.busy.is_set():
                 await asyncio.sleep(0.01)
-                due = int((time.monotonic() - started) * self.rate) - (self.sent - sent_then)
+                due = int((time.monotonic() - started) * self.rate) - sent
                 if due <= 0:
                     continue
                 chunk = [self.events[(index + i) % total] for i in range(due)]
                 index = (index + due) % total
                 stamp = b"Timestamp: %.6f" % time.time()
                 writer.write(_STAMP.sub(stamp, b"".join(chunk)))
-                self.sent += due
+                sent += due
+                self.sent.value += due
                 await writer.drain()
 
 
 class OutboxWatch(threading.Thread):
     """Polls the outbox every 5 ms; the latency of each new live event while ``on``."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, on: Any, stop: Any):
         super().__init__(daemon=True)
-        self.path, self.on, self.stop = path, False, False
+        self.path, self.on, self.stop = path, on, stop
         self.latencies: list[float] = []
 
     def run(self) -> None:
         conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
         seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
-        while not self.stop:
+        while not self.stop.is_set():
             rows = conn.execute(
                 "SELECT seq, payload FROM events WHERE seq > ? ORDER BY seq", (seq,)
             ).fetchall()
@@ -128,10 +133,47 @@ class OutboxWatch(threading.Thread):
             for last, payload in rows:
                 seq = last
                 stamp = json.loads(payload).get("occurredAt", "")
-                if self.on and stamp:
+                if self.on.is_set() and stamp:
                     at = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
                     self.latencies.append(now - at)
             time.sleep(0.005)
+
+
+def feeder(rate: float, db: Path, flags: dict[str, Any], ready: Any, results: Any) -> None:
+    """The AMI source and the outbox watch, in a process of their own, so that their
+    work never delays the partner requests this bench measures."""
+
+    async def serve() -> None:
+        source = Source(rate, flags["busy"], flags["sent"], flags["logins"])
+        await source.start()
+        ready.put(source.port)
+        watch = OutboxWatch(db, flags["watching"], flags["stop"])
+        watch.start()
+        while not flags["stop"].is_set():
+            await asyncio.sleep(0.05)
+        source.server.close()
+        watch.join()
+        results.put(watch.latencies)
+
+    asyncio.run(serve())
+
+
+@contextlib.contextmanager
+def link_process(system: System, log_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``voip24h pbx`` (it listens on no port: started, then stopped at the end)."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with (log_dir / "pbx.log").open("ab") as log:
+        proc = subprocess.Popen(
+            system.argv,
+            env={**os.environ, **system.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield proc
+        finally:
+            stop(proc)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -155,7 +197,6 @@ def pct(values: list[float], q: float) -> float:
 
 def prepare(directory: Path) -> tuple[str, str]:
     """A SQLite database with the Asterisk 20 calls and a partner: (url, secret)."""
-    import subprocess
 
     from voip24h.db import migrate
     from voip24h.db.engine import make_engine
@@ -197,56 +238,79 @@ async def api_phase(
 
 
 async def measure(args: argparse.Namespace, url: str, secret: str, db: Path) -> dict[str, Any]:
-    source = Source(args.rate)
-    await source.start()
+    context = multiprocessing.get_context("spawn")
+    flags = {
+        "busy": context.Event(),
+        "watching": context.Event(),
+        "stop": context.Event(),
+        "sent": context.Value("q", 0),
+        "logins": context.Value("q", 0),
+    }
+    ready, results = context.Queue(), context.Queue()
+    child = context.Process(target=feeder, args=(args.rate, db, flags, ready, results))
+    child.start()
+    port = ready.get(timeout=60)
+    busy_flag, sent = flags["busy"], flags["sent"]
     system = System(
         "voip24h-pbx", "sqlite",
         [sys.executable, "-m", "voip24h", "serve", "--db", url, "--port", "{port}"],
-        env={"VOIP24H_AMI_URL": f"ami://bench:x@127.0.0.1:{source.port}",
+        env={"VOIP24H_AMI_URL": f"ami://bench:x@127.0.0.1:{port}",
+             "VOIP24H_PBX_LINK_IN_SERVE": "false" if args.separate else "true",
              "VOIP24H_RATE_LIMIT_PER_SECOND": "0", "VOIP24H_LOG_LEVEL": "warning"},
     )  # fmt: skip
-    watch = OutboxWatch(db)
-    with running(system, db.parent / "logs") as proc:
-        deadline = time.monotonic() + 30
-        while not source.logins and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        if not source.logins:
-            raise RuntimeError("the server never logged in to the AMI source")
-        watch.start()
-        phases: dict[str, dict[str, Any]] = {
-            k: {"api": [], "cpu": 0.0, "events": 0} for k in ("idle", "busy")
-        }
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{system.port}", timeout=30
-        ) as client:
-            source.busy.set()  # warm up: the link, the outbox, the partner path
-            await api_phase(client, secret, args.api_rate, min(1.0, args.seconds))
-            source.busy.clear()
-            await asyncio.sleep(0.5)
-            order = ["idle", "busy", "busy", "idle"] * args.rounds
-            for kind in order[: 2 * args.rounds]:
-                if kind == "busy":
-                    source.busy.set()
-                watch.on = kind == "busy"
-                cpu, sent = cpu_seconds(proc.pid), source.sent
-                phases[kind]["api"] += await api_phase(client, secret, args.api_rate, args.seconds)
-                phases[kind]["cpu"] += cpu_seconds(proc.pid) - cpu
-                phases[kind]["events"] += source.sent - sent
-                source.busy.clear()
-                await asyncio.sleep(0.3)  # the last events reach the outbox
-                watch.on = False
-        watch.stop = True
-    source.server.close()
+    link = System(
+        "voip24h-pbx-link", "sqlite",
+        [sys.executable, "-m", "voip24h", "pbx", "--db", url],
+        env={"VOIP24H_AMI_URL": f"ami://bench:x@127.0.0.1:{port}", "VOIP24H_LOG_LEVEL": "warning"},
+    )  # fmt: skip
+    phases: dict[str, dict[str, Any]] = {
+        k: {"api": [], "cpu": 0.0, "events": 0} for k in ("idle", "busy")
+    }
+    try:
+        with contextlib.ExitStack() as stack:
+            proc = stack.enter_context(running(system, db.parent / "logs"))
+            pids = [proc.pid]
+            if args.separate:
+                pids.append(stack.enter_context(link_process(link, db.parent / "logs")).pid)
+            deadline = time.monotonic() + 30
+            while not flags["logins"].value and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            if not flags["logins"].value:
+                raise RuntimeError("the server never logged in to the AMI source")
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{system.port}", timeout=30
+            ) as client:
+                busy_flag.set()  # warm up: the link, the outbox, the partner path
+                await api_phase(client, secret, args.api_rate, min(1.0, args.seconds))
+                busy_flag.clear()
+                await asyncio.sleep(0.5)
+                order = ["idle", "busy", "busy", "idle"] * args.rounds
+                for kind in order[: 2 * args.rounds]:
+                    if kind == "busy":
+                        busy_flag.set()
+                        flags["watching"].set()
+                    cpu, before = sum(map(cpu_seconds, pids)), sent.value
+                    latencies = await api_phase(client, secret, args.api_rate, args.seconds)
+                    phases[kind]["api"] += latencies
+                    phases[kind]["cpu"] += sum(map(cpu_seconds, pids)) - cpu
+                    phases[kind]["events"] += sent.value - before
+                    busy_flag.clear()
+                    await asyncio.sleep(0.3)  # the last events reach the outbox
+                    flags["watching"].clear()
+    finally:
+        flags["stop"].set()
+        outbox: list[float] = results.get(timeout=30)
+        child.join(timeout=30)
     busy, idle = phases["busy"], phases["idle"]
     events = busy["events"]
     return {
         "rate_target": args.rate,
         "rate_sent": events / (args.seconds * args.rounds),
         "events": events,
-        "live_events": len(watch.latencies),
+        "live_events": len(outbox),
         "cpu_us_per_event": (busy["cpu"] - idle["cpu"]) / events * 1e6 if events else None,
-        "outbox_p50_ms": pct(watch.latencies, 0.50) * 1000,
-        "outbox_p99_ms": pct(watch.latencies, 0.99) * 1000,
+        "outbox_p50_ms": pct(outbox, 0.50) * 1000,
+        "outbox_p99_ms": pct(outbox, 0.99) * 1000,
         "api_idle_p50_ms": pct(idle["api"], 0.50) * 1000,
         "api_idle_p99_ms": pct(idle["api"], 0.99) * 1000,
         "api_busy_p50_ms": pct(busy["api"], 0.50) * 1000,
@@ -262,6 +326,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="seconds per phase [2]")
     parser.add_argument("--rounds", type=int, default=6, help="idle+busy pairs [6]")
     parser.add_argument("--api-rate", type=float, default=100.0, help="partner requests/s")
+    parser.add_argument(
+        "--separate", action="store_true",
+        help="the link in `voip24h pbx` beside the server (pbx_link_in_serve=false)",
+    )  # fmt: skip
     parser.add_argument("--json", default=None, help="also write the results to this file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="voip24h-pbx-bench-") as tmp:
@@ -272,7 +340,8 @@ def main() -> None:
         f"AMI events: {r['events']:,} sent at {r['rate_sent']:,.0f}/s "
         f"(target {r['rate_target']:,.0f}/s); {r['live_events']:,} live events"
     )
-    print(f"CPU per AMI event: {r['cpu_us_per_event']:.1f} us (server process, busy - idle)")
+    where = "server and link processes" if args.separate else "server process, link inside"
+    print(f"CPU per AMI event: {r['cpu_us_per_event']:.1f} us ({where}, busy - idle)")
     print(
         f"event-to-outbox latency: p50 {r['outbox_p50_ms']:.1f} ms, p99 {r['outbox_p99_ms']:.1f} ms"
     )

@@ -199,6 +199,9 @@ class Settings:
         "", "ami://USER:SECRET@HOST:5038 (amis:// for TLS) of the PBX's manager interface; "
         "empty: no live events, no makeDial. One process per database holds the link.",
     )
+    pbx_link_in_serve: bool = _setting(
+        True, "Run the link inside voip24h serve; false: only `voip24h pbx` (a process of its own)."
+    )
     dial_context: str = _setting(
         "from-internal", "Dialplan context makeDial dials phoneNumber in, once the user answers."
     )

@@ -147,3 +147,14 @@ def test_voip24h_pbx_refuses_a_missing_or_broken_ami_url_in_one_line(
     )
     assert result.exit_code != 0 and message in result.output
     assert "Traceback" not in result.output and not (tmp_path / "x.db").exists()
+
+
+def test_serve_leaves_the_link_to_voip24h_pbx_when_told_to(tmp_path: Any) -> None:
+    from voip24h.pbx.runner import runner_for
+
+    url = f"sqlite:///{tmp_path}/x.db"
+    base = Settings(database_url=url, ami_url="ami://u:s@127.0.0.1:5038")
+    assert runner_for(Settings(database_url=url)) is None
+    assert runner_for(base.replace(pbx_link_in_serve=False)) is None
+    inside = runner_for(base)
+    assert isinstance(inside, PbxRunner) and inside.target.port == 5038

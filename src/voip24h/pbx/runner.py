@@ -160,8 +160,9 @@ class PbxRunner:
 
 
 def runner_for(settings: Settings) -> PbxRunner | None:
-    """The runner a server starts beside the partner API; None without ``ami_url``."""
-    if not settings.ami_url:
+    """The runner a server starts beside the partner API; None without ``ami_url`` or
+    when the link runs in its own process (``pbx_link_in_serve`` false)."""
+    if not settings.ami_url or not settings.pbx_link_in_serve:
         return None
     from voip24h.db.engine import make_engine
 
