@@ -158,3 +158,45 @@ def test_serve_leaves_the_link_to_voip24h_pbx_when_told_to(tmp_path: Any) -> Non
     assert runner_for(base.replace(pbx_link_in_serve=False)) is None
     inside = runner_for(base)
     assert isinstance(inside, PbxRunner) and inside.target.port == 5038
+
+
+def test_voip24h_pbx_writes_a_replayed_call_to_the_outbox_and_stops_on_sigterm(
+    tmp_path: Any,
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from voip24h.db import migrate
+    from voip24h.db.engine import make_engine
+
+    url = f"sqlite:///{tmp_path}/pbx.db"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    try:
+        with peer_in_thread(Transcript.load("queue_call")) as peer:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "voip24h", "pbx", "--db", url, "--ami-url", peer.url],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                env={**os.environ, "VOIP24H_CONFIG": ""},
+            )  # fmt: skip
+            deadline, got = time.monotonic() + 20, []
+            while len(got) < 5 and time.monotonic() < deadline and child.poll() is None:
+                time.sleep(0.1)
+                with engine.connect() as conn:
+                    got = events_for_partner(conn, Scope(), 0, 100)
+            child.send_signal(signal.SIGTERM)
+            _, err = child.communicate(timeout=20)
+    finally:
+        engine.dispose()
+    assert [e["type"] for e in got] == [
+        "call.ringing",
+        "call.ringing",
+        "call.answered",
+        "call.ended",
+        "call.ended",
+    ]
+    assert child.returncode == 0, err.decode()[-1000:]
+    assert "PBX link to ami://admin:***@127.0.0.1" in err.decode()
+    assert "amipass" not in err.decode()
