@@ -289,3 +289,40 @@ def test_both_clients_and_voip24h_query_dial_place_the_call(
     ]
     assert refused.exit_code == 3 and "user_not_permitted" in refused.output
     assert len(peer.actions("Originate")) == 3  # the refused one never reached the PBX
+
+
+def test_a_repeat_waits_for_the_first_dial_and_a_failure_is_not_remembered() -> None:
+    from voip24h import errors
+    from voip24h.domain.mapping import ExtensionMatcher
+    from voip24h.domain.partners import Scope
+    from voip24h.service.dial import DialQuery, DialService
+    from voip24h.service.results import Dialed
+
+    class SlowPbx:
+        def __init__(self) -> None:
+            self.calls = 0
+            self.gate = asyncio.Event()
+
+        async def originate(self, user: str, phone_number: str) -> Dialed:
+            self.calls += 1
+            await self.gate.wait()
+            if self.calls == 1:
+                raise errors.PbxUnavailable()
+            return Dialed("answered", "1.1", user, phone_number, "4")
+
+    async def main() -> tuple[list[Any], SlowPbx, Dialed]:
+        pbx = SlowPbx()
+        service = DialService(ExtensionMatcher(), pbx)
+        query = DialQuery("101", "0987", "k")
+        first = asyncio.create_task(service.dial(1, Scope(), query))
+        await asyncio.sleep(0.01)
+        repeat = asyncio.create_task(service.dial(1, Scope(), query))
+        await asyncio.sleep(0.01)
+        pbx.gate.set()
+        outcomes = await asyncio.gather(first, repeat, return_exceptions=True)
+        again = await service.dial(1, Scope(), query)  # the failure was not an answer
+        return outcomes, pbx, again
+
+    outcomes, pbx, again = asyncio.run(main())
+    assert [type(o).__name__ for o in outcomes] == ["PbxUnavailable", "PbxUnavailable"]
+    assert pbx.calls == 2 and again.result == "answered" and not again.replayed

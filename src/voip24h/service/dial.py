@@ -119,7 +119,10 @@ class DialService:
             if key is not None:
                 self._seen.pop(key, None)
             if not future.done():
-                future.set_exception(exc)
+                # A repeat waiting on this one gets the same error; if this one was
+                # cancelled (its client left), the call may be ringing all the same.
+                shared = exc if isinstance(exc, errors.ApiError) else errors.DialOutcomeUnknown()
+                future.set_exception(shared)
                 future.exception()  # retrieved: no "never retrieved" warning
             raise
         future.set_result(answer)
