@@ -268,3 +268,27 @@ class EventNotFound(ApiError):
     status = 404
     error_code = "event_not_found"
     default_message = "No event with this id is visible to this partner (it may be past retention)."
+# --- the PBX link: makeDial (issue 21) ---
+class InvalidPhoneNumber(ApiError):
+    error_code = "invalid_phone_number"
+    default_message = "data.phoneNumber may hold only digits and a leading +, at most 20."
+
+
+class IdempotencyKeyReused(ApiError):
+    error_code = "idempotency_key_reused"
+    default_message = "This idempotency key was used in the last 60 s for another makeDial."
+
+
+class PbxUnavailable(ApiError):
+    status = 503
+    error_code = "pbx_unavailable"
+    default_message = "There is no link to the PBX now; retry shortly."
+    retry_after = 5
+
+
+class DialOutcomeUnknown(ApiError):
+    status = 504
+    error_code = "dial_outcome_unknown"
+    default_message = (
+        "The PBX did not say how the call went; check the user's phone before dialling again."
+    )

@@ -14,9 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"
 BANNER = b"Asterisk Call Manager/9.0.0\r\n"
@@ -88,12 +91,14 @@ class AmiPeer:
         drop_connections: int = 1,
         chunk: int | None = None,
         delay: float = 0.0,
+        reuse_steps: bool = False,
     ):
         self.transcript = transcript
         self.username, self.secret = username, secret
         self.answer_pings = answer_pings
         self.drop_after, self.drop_connections = drop_after, drop_connections
         self.chunk, self.delay = chunk, delay
+        self.reuse_steps = reuse_steps  # every Originate gets the recorded answer again
         self.received: list[bytes] = []
         self.connections = 0
         self.logins = 0
@@ -210,7 +215,8 @@ class _Session:
     def _step(self, name: str) -> Step | None:
         steps = self.peer.transcript.steps if self.peer.transcript else []
         for index, step in enumerate(steps):
-            if index not in self.used and step.action.get("Action") == name:
+            fresh = index not in self.used or self.peer.reuse_steps
+            if fresh and step.action.get("Action") == name:
                 self.used.add(index)
                 return step
         return None
@@ -241,3 +247,21 @@ class _Session:
 def _response(action_id: str, status: str, *lines: str) -> bytes:
     body = "".join(f"{line}\r\n" for line in lines)
     return f"Response: {status}\r\nActionID: {action_id}\r\n{body}\r\n".encode()
+
+
+@contextlib.contextmanager
+def peer_in_thread(transcript: Transcript | None = None, **options: Any) -> Iterator[AmiPeer]:
+    """An AmiPeer served by an event loop of its own in a thread, for code that runs its
+    own loop (a TestClient's lifespan, a blocking client); stopped on exit."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    peer = AmiPeer(transcript, **options)
+    asyncio.run_coroutine_threadsafe(peer.__aenter__(), loop).result(5)
+    try:
+        yield peer
+    finally:
+        asyncio.run_coroutine_threadsafe(peer.close(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()

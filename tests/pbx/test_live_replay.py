@@ -15,7 +15,7 @@ from voip24h.pbx.target import parse_ami_url
 
 
 async def replay(peer: AmiPeer, until: Callable[[list[LiveEvent], LiveCalls], bool],
-                 **link_options: float) -> tuple[list[LiveEvent], PbxLink, LiveCalls]:
+                 **link_options: object) -> tuple[list[LiveEvent], PbxLink, LiveCalls]:
     """Run a link against ``peer`` feeding LiveCalls until ``until`` holds (5 s at most)."""
     live = LiveCalls(matcher())
     events: list[LiveEvent] = []
@@ -66,6 +66,17 @@ def test_a_queue_call_rings_both_members_and_only_the_one_who_answers_is_answere
     ringing = events[0].occurred_at
     assert ringing.tzinfo is not None and ringing.utcoffset().total_seconds() == 0
     assert ringing.isoformat() == "2026-12-06T21:29:00.365662+00:00"
+
+
+def test_only_the_events_live_calls_read_give_the_same_events() -> None:
+    from voip24h.pbx.runner import WANTED
+
+    async def main() -> list[LiveEvent]:
+        async with AmiPeer(Transcript.load("queue_call")) as peer:
+            events, _, _ = await replay(peer, lambda ev, live: len(ev) >= 5, wanted=WANTED)
+            return events
+
+    assert summary(asyncio.run(main())) == QUEUE
 
 
 def test_a_slow_peer_dribbling_bytes_gives_the_same_events() -> None:

@@ -25,9 +25,15 @@ def test_a_repeated_header_keeps_every_value() -> None:
 
 def test_an_action_cannot_carry_a_line_break() -> None:
     assert encode_action([("Action", "Ping"), ("ActionID", "1")]) == (
-        b"Action: Ping\r\nActionID: 1\r\n\r\n")
-    for key, value in [("Exten", "1\r\nAction: Command"), ("Exten", "1\n"), ("Ex ten", "1"),
-                       ("Exten:", "1"), ("", "1")]:
+        b"Action: Ping\r\nActionID: 1\r\n\r\n"
+    )
+    for key, value in [
+        ("Exten", "1\r\nAction: Command"),
+        ("Exten", "1\n"),
+        ("Ex ten", "1"),
+        ("Exten:", "1"),
+        ("", "1"),
+    ]:
         with pytest.raises(ProtocolError):
             encode_action([("Action", "Originate"), (key, value)])
 
@@ -36,3 +42,13 @@ def test_the_banner_names_the_ami_version_and_anything_else_is_refused() -> None
     assert parse_banner(b"Asterisk Call Manager/9.0.0\r\n") == "9.0.0"
     with pytest.raises(ProtocolError):
         parse_banner(b"SSH-2.0-OpenSSH_9.2\r\n")
+
+
+def test_a_reader_with_wanted_events_skips_the_others_but_never_a_response() -> None:
+    data = b"".join(step.reply for step in Transcript.load("queue_call").steps)
+    every = MessageReader().feed(data)
+    wanted = frozenset({"Newchannel", "Hangup"})
+    kept = MessageReader(wanted).feed(data)
+    assert kept == [m for m in every if "Event" not in m or m["Event"] in wanted]
+    assert {m["Event"] for m in kept if "Event" in m} == wanted
+    assert any("Response" in m for m in kept) and len(kept) < len(every) / 4

@@ -196,3 +196,12 @@ def test_in_process_buckets_stay_bounded_under_a_flood_of_keys():
 
     asyncio.run(flood())
     assert len(buckets._tat) <= 100
+
+
+def test_a_bucket_of_one_unit_always_allows_its_first_request():
+    from voip24h.server.ratelimit import gcra
+
+    # (now + interval) - interval is not always now in floating point.
+    nows = [1000.0 + i * 0.0137 for i in range(2000)]
+    assert all(gcra(None, now, 60.0, 1, 1, "take")[0].allowed for now in nows)
+    assert not gcra(nows[0] + 60.0, nows[0], 60.0, 1, 1, "take")[0].allowed

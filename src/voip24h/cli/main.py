@@ -29,6 +29,7 @@ LAZY_COMMANDS = {
     "deliver": "voip24h.cli.webhook:deliver",
     "import": "voip24h.cli.importing:import_cmd",
     "partner": "voip24h.cli.partner:partner",
+    "pbx": "voip24h.cli.pbx:pbx",
     "query": "voip24h.cli.query:query",
     "sync": "voip24h.cli.sync:sync_cmd",
     "webhook": "voip24h.cli.webhook:webhook",
@@ -44,6 +45,7 @@ LAZY_SHORT_HELP = {
     "deliver": "Deliver webhooks, without serving the API (one process holds the lease at a time).",
     "import": "Import Asterisk Master.csv FILES (plain or gzip); a row already loaded is skipped.",
     "partner": "Manage partners, their scopes and their secrets.",
+    "pbx": "Run the live link to the PBX (AMI): call events into the outbox, until stopped.",
     "query": "Ask a voip24h server for call records, as a partner does.",
     "sync": "Copy new rows of a PBX's CDR table (FreePBX asteriskcdrdb.cdr, "
     "cdr_adaptive_odbc) into the server, read-only, within seconds; runs until stopped "
@@ -110,8 +112,15 @@ def cli(ctx: click.Context, config: str | None) -> None:
 @click.option("--workers", type=int, default=None, help="Worker processes [default 1].")
 @click.pass_context
 def serve(ctx: click.Context, **flags: Any) -> None:
-    """Run the partner API server."""
+    """Run the partner API server.
+
+    With ami_url set, a server also runs the live link to the PBX (one process per
+    database holds it, like `voip24h pbx`).
+    """
+    from voip24h.cli.pbx import check_ami_url
+
     settings = settings_from(ctx, **flags)
+    check_ami_url(settings)
     _check_schema(settings)
     run_server(settings)
 

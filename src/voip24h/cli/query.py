@@ -347,3 +347,28 @@ def stats_cmd(date_from: str, date_to: str, user: str | None, hour: bool, **opts
         ]
 
     emit(_call(opts, fetch), STATS_COLUMNS, opts["output"], "row")
+
+
+DIAL_COLUMNS = ("result", "callId", "user", "phoneNumber", "reason")
+
+
+@query.command("dial", epilog=EXIT_CODES_HELP)
+@click.argument("user")
+@click.argument("phone_number", metavar="PHONE_NUMBER")
+@click.option("--key", default=None, help="Idempotency key (default: a fresh one).")
+@query_options
+def dial_cmd(user: str, phone_number: str, key: str | None, **opts: Any) -> None:
+    """Ring USER's phone, then dial PHONE_NUMBER (click-to-call): makeDial.
+
+    It answers once the PBX knows how the call went (answered, busy, no_answer,
+    congested, no_such_extension or failed), with the call's id.
+    """
+    if opts["page_size"] or opts["extended"] or opts["statuses"]:
+        raise click.UsageError("--page-size, --extended and --status do not apply to dial")
+
+    def fetch(client: Client) -> list[dict[str, Any]]:
+        done = client.make_dial(user, phone_number, idempotency_key=key)
+        return [{"result": done.result, "callId": done.call_id, "user": done.user,
+                 "phoneNumber": done.phone_number, "reason": done.reason}]
+
+    emit(_call(opts, fetch), DIAL_COLUMNS, opts["output"], "call")

@@ -25,7 +25,7 @@ from voip24h.client.errors import (
     TransportError,
     Voip24hError,
 )
-from voip24h.client.models import CallRecord, Page, StatsEntry
+from voip24h.client.models import CallRecord, DialResult, Page, StatsEntry
 from voip24h.client.webhooks import Event, EventPage, WebhookSignatureError, verify_webhook
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "BadRequest",
     "CallRecord",
     "Client",
+    "DialResult",
     "Event",
     "EventPage",
     "Page",

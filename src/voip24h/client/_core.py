@@ -15,7 +15,7 @@ import httpx
 import orjson
 
 from voip24h.client.errors import ApiError, ProtocolError, Timeout, TransportError, error_class
-from voip24h.client.models import DEFAULT_ZONE, CallRecord, Page, StatsEntry, wire_date
+from voip24h.client.models import DEFAULT_ZONE, CallRecord, DialResult, Page, StatsEntry, wire_date
 
 PATH = "/api/v1/partner/voip24h"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
@@ -41,8 +41,11 @@ class RetryPolicy:
     max_backoff: float = 20.0
     max_retry_after: float = 120.0
     statuses: frozenset[int] = field(default=frozenset({429, 502, 503, 504}))
-    # A 503 that says the query itself was too slow would be as slow again: not retried.
-    never_codes: frozenset[str] = field(default=frozenset({"database_timeout"}))
+    # A 503 that says the query itself was too slow would be as slow again: not retried;
+    # nor a makeDial whose call may have been placed (the phone may be ringing).
+    never_codes: frozenset[str] = field(
+        default=frozenset({"database_timeout", "dial_outcome_unknown"})
+    )
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
@@ -255,6 +258,17 @@ def stats_data(
     return data
 
 
+def dial_data(user: str | int, phone_number: str, idempotency_key: str | None) -> dict[str, Any]:
+    """makeDial's data; a fresh idempotency key when none is given, so that a retry of
+    the same call (after a lost answer) never rings the phone twice."""
+    key = idempotency_key or f"c2c-{random.getrandbits(96):024x}"
+    return {"user": str(user), "phoneNumber": str(phone_number), "idempotencyKey": key}
+
+
+def dial_of(doc: Mapping[str, Any]) -> DialResult:
+    return DialResult.from_wire(doc.get("data"))
+
+
 def export_data(data: Mapping[str, Any], format: str) -> dict[str, Any]:
     if format not in EXPORT_FORMATS:
         raise ValueError(f"format must be one of {EXPORT_FORMATS}, not {format!r}")
@@ -325,6 +339,7 @@ REQUEST_METHODS: dict[str, str] = {
     "webhookRotate": "webhook_rotate",
     "getEvents": "get_events",
     "webhookRedeliver": "webhook_redeliver",
+    "makeDial": "make_dial",
 }
 HELPER_METHODS: tuple[str, ...] = (
     "request", "records", "pages", "iter_records", "export_records", "export_to",

@@ -13,7 +13,7 @@ import httpx
 
 from voip24h.client import _core
 from voip24h.client.errors import ApiError, ProtocolError, TransportError
-from voip24h.client.models import DEFAULT_ZONE, CallRecord, Page, StatsEntry
+from voip24h.client.models import DEFAULT_ZONE, CallRecord, DialResult, Page, StatsEntry
 from voip24h.client.webhooks import Event, EventPage, events_of
 
 T = TypeVar("T")
@@ -157,6 +157,17 @@ class AsyncClient(_core.ClientBase):
             if not page.events:
                 return
             cursor = page.next_cursor
+    async def make_dial(
+        self, user: str | int, phone_number: str, *, idempotency_key: str | None = None
+    ) -> DialResult:
+        """``makeDial``: ring ``user``'s phone, then dial ``phone_number`` (click-to-call).
+
+        The answer comes once the PBX knows how the call went (up to the server's
+        dial_timeout_seconds, 25 s by default): keep the client's timeout above it.
+        A retry after a lost answer sends the same idempotency key, so it never rings twice.
+        """
+        data = _core.dial_data(user, phone_number, idempotency_key)
+        return _core.dial_of(await self.request("makeDial", data))
 
     # -- generic ------------------------------------------------------------------------
 

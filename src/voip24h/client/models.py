@@ -108,6 +108,27 @@ class StatsEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class DialResult:
+    """How a makeDial ended: ``result`` is answered, busy, no_answer, congested,
+    no_such_extension or failed; ``call_id`` is the call's id (its records' callId)."""
+
+    result: str
+    call_id: str
+    user: str
+    phone_number: str
+    reason: str = ""
+
+    @classmethod
+    def from_wire(cls, item: Any) -> DialResult:
+        """Parse makeDial's ``data``."""
+        try:
+            return cls(str(item["result"]), str(item["callId"]), str(item["user"]),
+                       str(item["phoneNumber"]), str(item.get("reason", "")))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ProtocolError(f"not a makeDial answer: {exc}", status=200) from None
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     """One page of a paged request: its records and the cursor of the next page, if any."""
 

@@ -113,3 +113,9 @@ def _validate_push(self: Any) -> None:
         parse_networks(self.webhook_allow_cidrs)
     except ValueError as exc:
         raise SettingsError(f"webhook_allow_cidrs: {exc}") from exc
+    if self.ami_url and not self.ami_url.startswith(("ami://", "amis://")):
+        raise SettingsError("ami_url: must start with ami:// or amis://")
+    if "{user}" not in self.dial_channel or self.dial_timeout_seconds <= 0:
+        raise SettingsError("dial_channel needs {user}; dial_timeout_seconds must be > 0")
+    if self.dials_per_minute < 0:
+        raise SettingsError("dials_per_minute: must not be negative")

@@ -199,6 +199,29 @@ class Settings:
         "if it dies another takes over after this many seconds.")  # fmt: skip
     deliver_in_serve: bool = _setting(True, "`voip24h serve` runs the webhook deliverer (the "
         "process holding the lease delivers); off: run `voip24h deliver` on its own.")  # fmt: skip
+    # --- the PBX link over AMI: live call events and click-to-call (issue 21) ---
+    ami_url: str = _setting(
+        "", "ami://USER:SECRET@HOST:5038 (amis:// for TLS) of the PBX's manager interface; "
+        "empty: no live events, no makeDial. One process per database holds the link.",
+    )
+    pbx_link_in_serve: bool = _setting(
+        True, "Run the link inside voip24h serve; false: only `voip24h pbx` (a process of its own)."
+    )
+    dial_context: str = _setting(
+        "from-internal", "Dialplan context makeDial dials phoneNumber in, once the user answers."
+    )
+    dial_channel: str = _setting(
+        "PJSIP/{user}", "Channel makeDial rings first: the user's own phone ({user} filled in)."
+    )
+    dial_caller_id: str = _setting(
+        "", "Caller ID the user's phone shows for a makeDial, e.g. 'Click2Call <{phone_number}>'."
+    )
+    dial_timeout_seconds: float = _setting(
+        25.0, "How long makeDial rings the user's phone (its answer waits that long at most)."
+    )
+    dials_per_minute: int = _setting(
+        6, "makeDial requests each partner may send per minute (its own limit); 0: no limit."
+    )
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some values changed, validated again."""

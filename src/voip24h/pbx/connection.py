@@ -60,8 +60,10 @@ class AmiConnection:
         target: AmiTarget,
         *,
         write_timeout: float = 5.0,
+        wanted: frozenset[str] | None = None,
     ):
         self.version = version
+        self._wanted = wanted
         self.target = target
         self._reader = reader
         self._writer = writer
@@ -83,8 +85,12 @@ class AmiConnection:
         timeout: float = 5.0,
         ssl_context: ssl.SSLContext | None = None,
         events: str = "on",
+        wanted: frozenset[str] | None = None,
     ) -> AmiConnection:
         """Connect, read the banner and log in, all within ``timeout`` seconds.
+
+        ``events`` is the Login's event classes (``call,cdr``: what live events need);
+        ``wanted``, if given, the only event names listeners get (others are not parsed).
 
         Raises :class:`AuthenticationFailed` for a refused login, OSError or TimeoutError
         when the PBX cannot be reached, :class:`ProtocolError` for a peer that is no AMI.
@@ -101,7 +107,7 @@ class AmiConnection:
             except BaseException:
                 writer.close()
                 raise
-        connection = cls(reader, writer, version, target, write_timeout=timeout)
+        connection = cls(reader, writer, version, target, write_timeout=timeout, wanted=wanted)
         for listener in listeners:
             connection.add_listener(listener)
         try:
@@ -195,7 +201,7 @@ class AmiConnection:
             await self._writer.wait_closed()
 
     async def _read_loop(self) -> None:
-        parser = MessageReader()
+        parser = MessageReader(self._wanted)
         reason: BaseException | None = None
         try:
             while True:

@@ -38,6 +38,8 @@ class PbxLink:
         stable_after: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
         on_connect: Callable[[AmiConnection], None] | None = None,
+        events: str = "on",
+        wanted: frozenset[str] | None = None,
     ):
         self.target = target
         self.backoff = backoff or Backoff()
@@ -48,6 +50,7 @@ class PbxLink:
         self._listeners = list(listeners)
         self._ssl_context = ssl_context
         self._on_connect = on_connect
+        self._events, self._wanted = events, wanted
         self._connection: AmiConnection | None = None
         self._connected = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -88,6 +91,8 @@ class PbxLink:
                     listeners=self._listeners,
                     timeout=self.connect_timeout,
                     ssl_context=self._ssl_context,
+                    events=self._events,
+                    wanted=self._wanted,
                 )
             except AuthenticationFailed as exc:
                 self._failed(exc)

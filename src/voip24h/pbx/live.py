@@ -385,3 +385,6 @@ _HANDLERS: dict[str, Callable[[LiveCalls, Mapping[str, str], list[LiveEvent]], N
     "Hangup": LiveCalls._on_hangup,
     "Cdr": LiveCalls._on_cdr,
 }
+
+EVENTS: frozenset[str] = frozenset(_HANDLERS)
+"""The AMI events LiveCalls reads (every other one can be skipped unparsed)."""

@@ -63,12 +63,17 @@ def parse_message(block: str) -> Message:
 
 
 class MessageReader:
-    """Cuts a byte stream into messages, however the bytes were split on the way."""
+    """Cuts a byte stream into messages, however the bytes were split on the way.
 
-    __slots__ = ("_buffer",)
+    With ``wanted``, events of other names are skipped unparsed (VarSet and Newexten
+    are most of a busy PBX's stream); responses are always kept.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_buffer", "_wanted")
+
+    def __init__(self, wanted: frozenset[str] | None = None) -> None:
         self._buffer = b""
+        self._wanted = wanted
 
     def feed(self, data: bytes) -> list[Message]:
         """The messages completed by ``data`` (an incomplete tail is kept for later)."""
@@ -82,4 +87,16 @@ class MessageReader:
         self._buffer = buffer[end + 4 :]
         # Decoding once per chunk, not per message, is most of the parser's speed.
         text = buffer[:end].decode("utf-8", "replace")
-        return [parse_message(block) for block in text.split("\r\n\r\n") if block]
+        wanted = self._wanted
+        if wanted is None:
+            return [parse_message(block) for block in text.split("\r\n\r\n") if block]
+        return [
+            parse_message(block)
+            for block in text.split("\r\n\r\n")
+            if block and (not block.startswith("Event: ") or _event_name(block) in wanted)
+        ]
+
+
+def _event_name(block: str) -> str:
+    end = block.find("\r\n")
+    return block[7:] if end < 0 else block[7:end]

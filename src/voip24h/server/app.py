@@ -22,6 +22,8 @@ from starlette.types import Receive, Scope, Send
 from voip24h import errors
 from voip24h.config import Settings, load_settings
 from voip24h.db.drivers import make_reader
+from voip24h.pbx.dialer import PbxDialer
+from voip24h.pbx.runner import runner_for, running
 from voip24h.server import errors as server_errors
 from voip24h.server import ops
 from voip24h.server.dbgate import GatedReader, Outage
@@ -30,6 +32,7 @@ from voip24h.server.guard import request_info
 from voip24h.server.handlers import partner_api
 from voip24h.server.routes import extended_routes
 from voip24h.server.state import State
+from voip24h.service.dial import DialService
 from voip24h.wire.protocol import PATH
 
 CLIENT_CLOSED = 499  # what the audit and metrics record for a client gone before its answer
@@ -84,13 +87,16 @@ def create_app(settings: Settings) -> Starlette:
         wait_seconds=settings.db_wait_seconds,
     )
     state = State.build(settings, reader)
+    pbx = runner_for(settings)  # the AMI link, when ami_url is set (issue 21)
+    dialer = PbxDialer(settings, pbx) if settings.ami_url else None
+    state.records.dials = DialService(state.matcher, dialer, state.guard.dial_budget)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await reader.start()
         try:
-            # audit writer, ops listener, drain (issue 5); the webhook deliverer (issue 20)
-            async with ops.serving(state), delivering(state):
+            # audit writer, ops listener, drain; the webhook deliverer; the PBX link
+            async with ops.serving(state), delivering(state), running(pbx):
                 yield
         finally:
             await reader.close()

@@ -138,6 +138,18 @@ class Guard:
             limits["rows"] = (rpm, 60, verdict)
         return self._headers(limits)
 
+    async def dial_budget(self, partner_id: int) -> float | None:
+        """Spend one of the partner's makeDial budget (dials_per_minute, a limit of its
+        own); None when allowed, else the seconds to wait."""
+        per = self._settings.dials_per_minute
+        if not per:
+            return None
+        verdict = await self._buckets.hit(f"dial:{partner_id}", 60 / per, per)
+        if verdict.allowed:
+            return None
+        self._metrics.rate_limited.labels("dials").inc()
+        return verdict.retry_after
+
     async def close(self) -> None:
         await self._buckets.close()
 

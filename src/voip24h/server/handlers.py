@@ -9,9 +9,10 @@ from starlette.responses import Response
 
 from voip24h import errors
 from voip24h.server import responses
+from voip24h.server.guard import request_info
 from voip24h.server.push import push_answer
 from voip24h.server.state import State
-from voip24h.service.results import records_in
+from voip24h.service.results import Dialed, records_in
 from voip24h.service.translate import to_query
 from voip24h.wire import protocol
 from voip24h.wire.push import PushData
@@ -79,6 +80,9 @@ async def partner_api(request: Request) -> Response:
         return response
     query = to_query(data, state.settings, state.matcher)
     result = await state.records.answer(partner, query)  # every request type (issue 4)
+    if isinstance(result, Dialed):  # the originate's audit entry says how it went
+        request_info(request).params = {**envelope.data, **result.wire(),
+                                         "replayed": result.replayed}
     headers = await state.guard.charge(request, partner, records_in(result))
     return await responses.render(result, request, state.settings.public_url, headers)
 

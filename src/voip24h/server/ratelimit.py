@@ -39,7 +39,9 @@ def gcra(
     tat = max(stored or 0.0, now)
     new_tat = tat + cost * interval
     allow_at = new_tat - capacity * interval
-    if mode != "force" and now < allow_at:
+    # EPS: (now + interval) - interval can come out a hair above now in floating point,
+    # which refused the first request of a bucket holding one unit (capacity 1).
+    if mode != "force" and now + EPS < allow_at:
         remaining = max(0, math.floor((now - (tat - capacity * interval)) / interval + EPS))
         return Verdict(False, allow_at - now, remaining, tat - now), None
     if mode == "peek":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from voip24h.service.results import Export, Link, Page, RenderedRecords, Result, Stats
+from voip24h.service.results import Dialed, Export, Link, Page, RenderedRecords, Result, Stats
 from voip24h.wire import export, protocol
 from voip24h.wire.spool import SpooledRecords
 
@@ -37,6 +37,8 @@ async def _render(result: Result, request: Request, public_url: str) -> Response
         return Response(protocol.render_data({"link": base + result.path}), media_type=JSON)
     if isinstance(result, Stats):
         return Response(protocol.render_data(result.rows), media_type=JSON)
+    if isinstance(result, Dialed):
+        return Response(protocol.render_data(result.wire()), media_type=JSON)
     return await _stream(result)
 
 

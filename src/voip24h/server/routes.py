@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from voip24h.server.handlers import recording_file
+from voip24h.server.stream import STREAM_PATH, events_stream
 from voip24h.wire.openapi import document
 from voip24h.wire.protocol import RECORDINGS_PREFIX
 
@@ -53,6 +54,7 @@ def extended_routes() -> list[BaseRoute]:
     """The routes to add beside the partner endpoint."""
     return [
         Route(RECORDINGS_PREFIX + "{token}", recording_file, methods=["GET", "HEAD"]),
+        Route(STREAM_PATH, events_stream, methods=["GET"]),  # live events (issue 21)
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
         Mount(

@@ -17,6 +17,7 @@ from voip24h.db.queries import partners as partner_queries
 from voip24h.domain.mapping import as_datetime
 from voip24h.domain.partners import Scope, hash_secret, parse_extensions
 from voip24h.domain.stats import fold_stats
+from voip24h.service.dial import DialQuery, DialService
 from voip24h.service.recordings import RecordingService
 from voip24h.service.results import Export, Page, RenderedRecords, Result, Stats
 from voip24h.service.shapes import columns_for, shape_of
@@ -117,11 +118,16 @@ class RecordService:
         self._max = max_records
         self._settings = settings or Settings()
         self.recordings = RecordingService(reader, self._settings)
+        self.dials: DialService | None = None  # makeDial; set by the server (issue 21)
 
     async def answer(self, partner: Partner, query: Query) -> Result:
         """The result of any request type, for ``partner``."""
         if isinstance(query, RecordingQuery):
             return await self.recordings.link(partner, query)
+        if isinstance(query, DialQuery):
+            if self.dials is None:
+                raise errors.PbxUnavailable("makeDial needs the PBX link: ami_url is not set.")
+            return await self.dials.dial(partner.id, partner.scope, query)
         if isinstance(query, StatsQuery):
             return await self._stats(partner, query)
         if query.format != "json":

@@ -62,7 +62,25 @@ class Stats:
     rows: list[dict[str, Any]]
 
 
-Result = Page | Export | Link | Stats
+@dataclass(frozen=True)
+class Dialed:
+    """How a makeDial ended: ``result`` is answered, busy, no_answer, congested,
+    no_such_extension or failed; ``call_id`` is the call's (the records' callId)."""
+
+    result: str
+    call_id: str
+    user: str
+    phone_number: str
+    reason: str = ""
+    replayed: bool = False
+
+    def wire(self) -> dict[str, str]:
+        """The answer's data as partners receive it."""
+        return {"result": self.result, "callId": self.call_id, "user": self.user,
+                "phoneNumber": self.phone_number, "reason": self.reason}
+
+
+Result = Page | Export | Link | Stats | Dialed
 
 
 def records_in(result: Result) -> int:

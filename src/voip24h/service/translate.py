@@ -15,6 +15,7 @@ from voip24h import errors
 from voip24h.config import Settings
 from voip24h.domain.dates import Window, day_window
 from voip24h.domain.mapping import ExtensionMatcher
+from voip24h.service.dial import DialQuery
 from voip24h.wire import cursor, protocol
 
 
@@ -67,7 +68,7 @@ class StatsQuery:
     filters: Filters = field(default_factory=Filters)
 
 
-Query = RecordQuery | RecordingQuery | StatsQuery
+Query = RecordQuery | RecordingQuery | StatsQuery | DialQuery
 NO_FILTERS = Filters()
 
 
@@ -85,6 +86,8 @@ def _window(from_text: str, to_text: str, zone: ZoneInfo, max_days: int) -> Wind
 
 def to_query(data: protocol.RequestData, settings: Settings, matcher: ExtensionMatcher) -> Query:
     """The query a validated request asks for (getDate ignores its user field)."""
+    if isinstance(data, protocol.MakeDialData):
+        return DialQuery(str(data.user), data.phoneNumber, data.idempotencyKey)
     if isinstance(data, protocol.RecordingData):
         download = isinstance(data, protocol.RecordingDownloadData)
         return RecordingQuery(data.callId, download, _filters(data))

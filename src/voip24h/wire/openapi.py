@@ -88,6 +88,26 @@ class StatsResponse(msgspec.Struct):
     data: list[StatsEntry]
 
 
+class DialResult(msgspec.Struct):
+    """How a makeDial ended, once the PBX knows: the user's phone rang for up to the
+    configured time. ``callId`` is the call's id, the one its records and live events
+    carry; ``reason`` is Asterisk's OriginateResponse Reason code."""
+
+    result: Literal["answered", "busy", "no_answer", "congested", "no_such_extension", "failed"]
+    callId: str
+    user: str
+    phoneNumber: str
+    reason: str
+
+
+class DialResponse(msgspec.Struct):
+    """Answer of makeDial."""
+
+    respCode: Literal[0]
+    respMsg: Literal["Success"]
+    data: DialResult
+
+
 def _error_codes() -> list[str]:
     codes: set[str] = set()
     pending = [errors.ApiError]
@@ -143,6 +163,7 @@ def _schemas() -> tuple[dict[str, Any], dict[str, Any]]:
             StatsResponse,
             EventsResponse,
             WebhookResponse,
+            DialResponse,
             error_response,
         ],
         ref_template="#/components/schemas/{name}",
@@ -179,6 +200,7 @@ def document() -> dict[str, Any]:
                 "StatsResponse",
                 "EventsResponse",
                 "WebhookResponse",
+                "DialResponse",
             )
         ]
     }
@@ -215,7 +237,7 @@ def document() -> dict[str, Any]:
                 "415": _error("Body is not JSON"),
                 "429": _error("Rate limited; see Retry-After"),
                 "500": _error("Internal error (logged)"),
-                "503": _error("Database unavailable or too slow"),
+                "503": _error("Database unavailable or too slow; for makeDial: no PBX link"),
             },
         }
     }

@@ -170,6 +170,23 @@ class GetStatsData(FilteredData, kw_only=True):
     ] = "day"
 
 
+class MakeDialData(RequestData, kw_only=True):
+    """``makeDial``: ring the user's own phone, then dial phoneNumber (click-to-call)."""
+
+    user: Annotated[str | int, _doc("The extension whose phone rings first.")]
+    phoneNumber: Annotated[
+        str,
+        _doc(
+            "The number to dial once the user answers: 1 to 20 characters, digits and a "
+            "leading + only (anything else is refused with invalid_phone_number)."
+        ),
+    ]
+    idempotencyKey: Annotated[
+        Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None,
+        _doc("The same key within 60 s gets the first answer, without a second call."),
+    ] = None
+
+
 DATA_TYPES: dict[str, type[RequestData] | type[PushData]] = {
     "getUser": GetUserData,
     "getDate": GetDateData,
@@ -179,6 +196,7 @@ DATA_TYPES: dict[str, type[RequestData] | type[PushData]] = {
     "recordingDownload": RecordingDownloadData,
     "getStats": GetStatsData,
     **PUSH_DATA_TYPES,  # webhooks and the event feed (wire/push.py)
+    "makeDial": MakeDialData,
 }
 
 

@@ -1,5 +1,6 @@
 """The ``events`` outbox: record.created / record.updated events, written by ingestion
-inside its own transaction and read by partners (getEvents) and the deliverer.
+inside its own transaction, and the PBX link's live call.* events; read by partners
+(getEvents, the event stream) and the deliverer.
 
 Scope is part of every partner read, with the same clause call_records uses.
 """
@@ -15,7 +16,7 @@ from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, delete, insert, select, update
 
 from voip24h.db import bulk
 from voip24h.db.queries.call_records import scope_clause
@@ -24,7 +25,8 @@ from voip24h.db.schema import sequences
 from voip24h.domain.mapping import CallRecord
 from voip24h.domain.partners import Scope
 
-EVENT_TYPES = ("record.created", "record.updated")
+LIVE_EVENT_TYPES = ("call.ringing", "call.answered", "call.ended")
+EVENT_TYPES = ("record.created", "record.updated", *LIVE_EVENT_TYPES)
 _SEQUENCE = "events"
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -114,8 +116,9 @@ def append_events(
 ) -> int:
     """Append one event per ``(type, record)``, in order, inside the caller's transaction;
     ``record`` has call_records' columns (a CallRecord as a dict), or its accountcode,
-    user_ext, user_num, callid and a ``payload`` made by ``values_payload``. Returns how
-    many."""
+    user_ext, user_num, callid and a ``payload`` made by ``values_payload``. A live
+    ``call.*`` event's ``record`` holds the scope columns, its own ``occurred_at`` and its
+    payload (a dict). Returns how many."""
     items = list(records)
     if not items:
         return 0
@@ -133,22 +136,49 @@ def append_events(
     # rows go to the driver as tuples, with occurred_at encoded once for the batch.
     stored_at = bulk.encode(conn.dialect, t, [sample])[0][names.index("occurred_at")]
     assert names == list(sample), names
+    at_column = names.index("occurred_at")
+
+    def _stored(moment: datetime | None) -> Any:
+        own = _naive(moment)
+        if own is None:
+            return stored_at
+        return bulk.encode(conn.dialect, t, [{**sample, "occurred_at": own}])[0][at_column]
+
     rows = [
         (
             first + n,
             ids[n],
             kind,
-            stored_at,
+            _stored(record.get("occurred_at")) if kind in LIVE_EVENT_TYPES else stored_at,
             record["accountcode"],
             record["user_ext"],
             record.get("user_num"),
             record["callid"],
-            record.get("payload") or orjson.dumps(record_payload(record)).decode(),
+            _payload_text(kind, record),
         )
         for n, (kind, record) in enumerate(items)
     ]
     bulk.insert_encoded(conn, t, rows)
     return len(rows)
+
+
+def _payload_text(kind: str, record: Mapping[str, Any]) -> str:
+    """The payload column of one event: JSON text (made here unless the caller did)."""
+    ready = record.get("payload")
+    if isinstance(ready, str) and ready:
+        return ready
+    if kind in LIVE_EVENT_TYPES:
+        return orjson.dumps(ready).decode()
+    return orjson.dumps(record_payload(record)).decode()
+
+
+def _naive(moment: datetime | None) -> datetime | None:
+    """A UTC moment as the table stores it: naive, whole seconds (MariaDB's DATETIME)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.replace(microsecond=0)
 
 
 def event_document(row: Any) -> dict[str, Any]:
@@ -190,3 +220,14 @@ def prune_events(conn: Connection, before: datetime) -> int:
     """Delete events that occurred before ``before`` (retention); return how many."""
     done = conn.execute(delete(t).where(t.c.occurred_at < before.replace(tzinfo=None)))
     return done.rowcount or 0
+
+
+def select_events_after(scope: Scope) -> Select:
+    """The partner's events after bind parameter ``cursor``, oldest first, at most
+    ``limit`` (for the async readers of the event stream); scope in the statement."""
+    return (
+        select(*COLUMNS)
+        .where(t.c.seq > bindparam("cursor", required=False), scope_clause(scope, t))
+        .order_by(t.c.seq)
+        .limit(bindparam("limit", required=False))
+    )

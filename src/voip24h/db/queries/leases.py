@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, delete, insert, or_, update
+from sqlalchemy import Engine, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from voip24h.db.schema import leases as t
@@ -28,7 +28,10 @@ def acquire(engine: Engine, name: str, holder: str, now: datetime, ttl: timedelt
         with engine.begin() as conn:
             conn.execute(insert(t).values(name=name, holder=holder, expires_at=until))
     except IntegrityError:
-        return False  # held by another, or taken a moment ago
+        # Held by another, or taken a moment ago; or ours: MariaDB counts changed rows, not
+        # matched ones, so a renewal to the same (whole) second updated "nothing".
+        with engine.connect() as conn:
+            return conn.scalar(select(t.c.holder).where(t.c.name == name)) == holder
     return True
 
 
