@@ -65,6 +65,7 @@ ADVICE = {
     "database_busy": "Wait the seconds in Retry-After, then retry (voip24h.client does this).",
     "server_busy": "Wait the seconds in Retry-After, then retry (voip24h.client does this).",
     "request_timeout": "Send the whole request at once; check the network to the server.",
+    "header_too_large": "Send smaller headers (cookies, long tokens); the body carries the data.",
     "invalid_phone_number": "Send phoneNumber as 1 to 20 digits, with at most a leading +.",
     "idempotency_key_reused": "Use a new idempotencyKey for a different makeDial.",
     "pbx_unavailable": "Retry after Retry-After; operators: check ami_url and the PBX link.",

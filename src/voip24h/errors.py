@@ -203,6 +203,12 @@ class RequestTimeout(ApiError):
     default_message = "The request was not received in time."
 
 
+class RequestHeadTooLarge(ApiError):
+    status = 431
+    error_code = "header_too_large"
+    default_message = "The request line and headers are over 16 KiB."
+
+
 class InternalError(ApiError):
     status = 500
     error_code = "internal_error"

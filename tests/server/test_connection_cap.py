@@ -21,13 +21,13 @@ import uvicorn
 
 from tests.conftest import API
 from voip24h.server.app import create_app
-from voip24h.server.protocol import TimedH11Protocol
+from voip24h.server.protocol import TimedProtocol
 
 SAFETY = 20  # no socket read waits longer than this (the test would hang otherwise)
 SLOW = 200
 
 
-class PatientProtocol(TimedH11Protocol):
+class PatientProtocol(TimedProtocol):
     header_timeout = 60.0  # slow clients stay for the whole test
 
 

@@ -15,13 +15,13 @@ import uvicorn
 
 from tests.conftest import API
 from voip24h.server.app import create_app
-from voip24h.server.protocol import TimedH11Protocol
+from voip24h.server.protocol import TimedProtocol
 
 LIMIT = 0.5  # client_timeout_seconds in these tests
 SAFETY = 10  # a socket read never waits longer than this (the test would hang otherwise)
 
 
-class QuickTimeout(TimedH11Protocol):
+class QuickTimeout(TimedProtocol):
     header_timeout = LIMIT
 
 
@@ -105,3 +105,28 @@ def test_a_keep_alive_connection_still_serves_requests_after_the_first(port):
             assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b'{"status":"ok"}')
         # Idle after its answers, it is closed in the end (no request started: no 408).
         assert read_all(sock) == b""
+
+
+def test_a_request_head_over_16_kib_gets_431_and_a_big_body_does_not(port):
+    with connect(port) as big:
+        big.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Pad: " + b"a" * 20_000 + b"\r\n\r\n")
+        status, body = envelope_of(read_all(big))
+    assert status == "HTTP/1.1 431 Request Header Fields Too Large"
+    assert body == {
+        "respCode": -1,
+        "respMsg": "The request line and headers are over 16 KiB.",
+        "errorCode": "header_too_large",
+    }
+    # Head and a 60 KB body in one write: only the head counts.
+    payload = b'{"requestType": "getUser", "partnerSecret": "x", "data": {"user": "' + (
+        b"1" * 60_000
+    ) + b'"}}'
+    with connect(port) as sock:
+        sock.sendall(
+            b"POST " + API.encode() + b" HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+            b"Content-Type: application/json\r\nContent-Length: "
+            + str(len(payload)).encode() + b"\r\n\r\n" + payload
+        )  # fmt: skip
+        status, body = envelope_of(read_all(sock))
+    assert status != "HTTP/1.1 431 Request Header Fields Too Large"
+    assert body["respCode"] == -1 and body["errorCode"] != "header_too_large"

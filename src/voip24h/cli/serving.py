@@ -15,7 +15,7 @@ def run_server(settings: Settings) -> None:
 
     from voip24h.server.app import create_app
     from voip24h.server.observability import configure_logging
-    from voip24h.server.protocol import TimedH11Protocol
+    from voip24h.server.protocol import TimedProtocol
 
     configure_logging(settings.log_level)
     common: dict[str, Any] = dict(
@@ -28,12 +28,11 @@ def run_server(settings: Settings) -> None:
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
         # Slow or idle clients: server/protocol.py closes a connection whose request head
         # is late; uvicorn one idle after an answer, and refuses connections beyond the cap.
-        http=TimedH11Protocol,
+        http=TimedProtocol,
         timeout_keep_alive=settings.keep_alive_seconds,
         limit_concurrency=settings.max_connections,
-        h11_max_incomplete_event_size=16_384,  # the request line and headers, in bytes
     )
-    TimedH11Protocol.header_timeout = settings.client_timeout_seconds
+    TimedProtocol.header_timeout = settings.client_timeout_seconds
     if settings.workers == 1:
         uvicorn.run(create_app(settings), **common)
         return
