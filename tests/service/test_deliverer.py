@@ -281,3 +281,32 @@ def test_the_deliverer_refuses_a_forbidden_address_on_every_attempt(
     assert tried and all(
         status is None and "resolves to 127.0.0.1" in error for status, error in tried
     )
+
+
+def test_live_call_events_reach_an_endpoint_that_asks_for_them(
+    fast, engine, add_partner, load, receivers
+):
+    from voip24h.db.queries.events import append_events
+
+    receiver = receivers()
+    add_partner("crm")
+    kinds = ["call.ringing", "call.ended"]
+    receiver.secrets = [
+        add_endpoint(fast, engine, "crm", receiver.url, event_types=kinds)["secret"]
+    ]
+    load(*calls())  # record events: not asked for
+    live = {"accountcode": "acme", "user_ext": "137", "user_num": 137, "callid": "1.1"}
+    with engine.begin() as conn:
+        append_events(
+            conn,
+            [
+                (kind, {**live, "occurred_at": datetime.now(UTC),
+                        "payload": {"callId": "1.1", "user": "137", "type": kind}})
+                for kind in ("call.ringing", "call.answered", "call.ended")
+            ],
+        )  # fmt: skip
+    deliverer = Deliverer(fast.replace(webhook_max_in_flight=1), engine)  # in order
+    drive(deliverer, lambda: len(receiver.delivered()) >= 2)
+    asyncio.run(_rounds(deliverer, 2))
+    got = [(s["body"]["type"], s["verified"]) for s in receiver.delivered()]
+    assert got == [("call.ringing", True), ("call.ended", True)]

@@ -51,8 +51,10 @@ def webhook() -> None:
     "--event-type",
     "event_types",
     multiple=True,
-    type=click.Choice(["record.created", "record.updated"]),
-    help="Only this event type; repeat for both [default: all].",
+    type=click.Choice(
+        ["record.created", "record.updated", "call.ringing", "call.answered", "call.ended"]
+    ),
+    help="Only this event type; repeat for several [default: all].",
 )
 @click.option("--user", "users", multiple=True, help="Only this extension's events; repeat.")
 @db_option

@@ -28,7 +28,8 @@ class WebhookSignatureError(Voip24hError):
 class Event:
     """One event: ``record.created`` or ``record.updated`` with the record in ``data``
     (the seed's six fields plus duration, billsec, direction, did, linkedid and
-    hasRecording). ``sequence`` rises with each event; ``id`` is the same on every
+    hasRecording), or a live ``call.ringing``/``call.answered``/``call.ended``.
+    ``sequence`` rises with each event; ``id`` is the same on every
     delivery of the event, so a receiver can drop repeats."""
 
     id: str

@@ -9,7 +9,10 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-EventType = Literal["record.created", "record.updated"]
+# A record stored or changed (ingestion), and a call's live states (the PBX link).
+EventType = Literal[
+    "record.created", "record.updated", "call.ringing", "call.answered", "call.ended"
+]
 EndpointId = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 
 
