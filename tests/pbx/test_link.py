@@ -131,3 +131,19 @@ def test_the_ami_url_is_parsed_and_its_secret_never_shown() -> None:
         with pytest.raises(ValueError) as caught:
             parse_ami_url(bad)
         assert ":s@" not in str(caught.value)
+
+
+def test_a_stop_while_the_session_is_being_opened_still_ends_the_link() -> None:
+    async def main() -> tuple[AmiPeer, PbxLink]:
+        # A slow peer: the banner and the Login's answer take a few tenths of a second.
+        async with AmiPeer(chunk=8, delay=0.02) as peer:
+            link = PbxLink(parse_ami_url(peer.url), backoff=Backoff(0.02, 0.1))
+            runner = asyncio.create_task(link.run())
+            await until(lambda: peer.connections >= 1)
+            link.stop()  # the login is still under way
+            async with asyncio.timeout(5):
+                await runner
+            return peer, link
+
+    peer, link = asyncio.run(main())
+    assert link.connection is None and peer.connections == 1

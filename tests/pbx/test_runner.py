@@ -44,10 +44,12 @@ def test_two_processes_elect_one_link_and_the_other_takes_over_when_it_stops(
             assert peer.connections == 1
             leader, follower = runners if runners[0].leader else runners[::-1]
             leader.stop()
-            await tasks[runners.index(leader)]
+            async with asyncio.timeout(10):  # a stop that never ends fails, never hangs
+                await tasks[runners.index(leader)]
             await until(lambda: follower.leader and peer.logins == 2)
             follower.stop()
-            await tasks[runners.index(follower)]
+            async with asyncio.timeout(10):
+                await tasks[runners.index(follower)]
             [login, *_] = peer.actions("Login")
             assert b"\r\nEvents: call,cdr\r\n" in login  # not dialplan's VarSet flood
 

@@ -120,6 +120,8 @@ class PbxLink:
         self.logins += 1
         self._connection = connection
         self._connected.set()
+        if self._stopping.is_set():  # stop() came while the session was being opened
+            connection.abort()
         started = time.monotonic()
         log.info("PBX link up: %s (AMI %s)", self.target.masked(), connection.version)
         if self._on_connect is not None:
