@@ -89,6 +89,16 @@ def reason(exc: BaseException) -> str:
     return f"refused by the database: {first[:300]}"
 
 
+def retry_or_raise(exc: Exception) -> None:
+    """Return when ``exc`` is an outage (the caller waits and retries); raise
+    DatabaseFull for a full disk, and ``exc`` itself for anything else."""
+    what = kind(exc)
+    if what == "full":
+        raise DatabaseFull(message(exc)) from exc
+    if what != "outage":
+        raise exc
+
+
 def message(exc: BaseException) -> str:
     """The database's own message for an error (its first line)."""
     orig = exc.orig if isinstance(exc, StatementError) and exc.orig is not None else exc

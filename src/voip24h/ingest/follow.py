@@ -357,11 +357,7 @@ def run_follow(
                     follower.poll()
                     backoff = poll_interval
                 except Exception as exc:
-                    what = faults.kind(exc)
-                    if what == "full":
-                        raise faults.DatabaseFull(faults.message(exc)) from exc
-                    if what != "outage":
-                        raise
+                    faults.retry_or_raise(exc)
                     log.warning(
                         "database error, retrying from the checkpoint: %s", faults.message(exc)
                     )

@@ -273,11 +273,7 @@ class Syncer:
                 backoff = interval
                 self.stats.last_error = None
             except Exception as exc:
-                what = faults.kind(exc)
-                if what == "full":
-                    raise faults.DatabaseFull(faults.message(exc)) from exc
-                if what != "outage":
-                    raise
+                faults.retry_or_raise(exc)
                 self.stats.errors += 1
                 self.stats.last_error = faults.message(exc)
                 log.warning("database error (retrying in %.0fs): %s", backoff, faults.message(exc))
