@@ -1,4 +1,7 @@
-"""create_app(settings): the ASGI application, its routes and its one error handler.
+"""create_app(settings): the composition root of the ASGI application.
+
+Every route is declared in server/routes.py; this module wires the parts together and
+serves the partner endpoint's fast path.
 
 The partner endpoint's POSTs skip Starlette's middleware stack and router: those layers
 cost about 25 µs a request in-process, and under load about 2% of the CPU of a typical
@@ -16,24 +19,31 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from voip24h import errors
 from voip24h.config import Settings, load_settings
 from voip24h.db.drivers import make_reader
+from voip24h.domain.mapping import ExtensionMatcher
 from voip24h.pbx.dialer import PbxDialer
 from voip24h.pbx.runner import runner_for, running
 from voip24h.server import errors as server_errors
 from voip24h.server import ops
+from voip24h.server.audit import AuditWriter
 from voip24h.server.dbgate import GatedReader, Outage
 from voip24h.server.delivery import delivering
-from voip24h.server.guard import request_info
+from voip24h.server.guard import Guard, request_info
 from voip24h.server.handlers import partner_api
-from voip24h.server.routes import extended_routes
+from voip24h.server.middleware import Drain
+from voip24h.server.observability import AccessLog, Metrics
+from voip24h.server.ratelimit import make_buckets
+from voip24h.server.routes import ops_routes, partner_routes
 from voip24h.server.state import State
+from voip24h.service.answers import PartnerDirectory, RecordService
 from voip24h.service.dial import DialService
-from voip24h.wire.protocol import PATH
+from voip24h.service.webhooks.endpoints import Webhooks
+from voip24h.service.webhooks.metrics import DeliveryMetrics
+from voip24h.wire.protocol import DATA_TYPES, PATH
 
 CLIENT_CLOSED = 499  # what the audit and metrics record for a client gone before its answer
 
@@ -77,7 +87,23 @@ class PartnerServer(Starlette):
 
 
 def create_app(settings: Settings) -> Starlette:
-    """The server for ``settings``; connections open when the app starts."""
+    """The server for ``settings``: the one composition root, read top to bottom.
+
+    settings -> engines -> drivers -> stores -> services -> routes; each step uses only
+    what the steps above it made. Nothing connects here: connections open when the app
+    starts (``lifespan``).
+    """
+    # Observability first: every part below reports into it.
+    metrics = Metrics(tuple(DATA_TYPES))
+    drain = Drain()
+    metrics.in_flight.set_function(lambda: drain.in_flight)
+    access = AccessLog()
+
+    # Engines: none is opened here. The webhook store's SQLAlchemy engine opens on first
+    # use (Webhooks.engine), the audit writer's with its first batch.
+
+    # Drivers: the partner reader for the backend (db/drivers), behind the gate that
+    # bounds its waiting line and answers fast during an outage.
     reader = GatedReader(
         make_reader(settings.database_url, settings.db_timeout_seconds, settings.db_pool_size),
         settings.db_pool_size + settings.db_max_waiting,
@@ -86,29 +112,49 @@ def create_app(settings: Settings) -> Starlette:
         slots=None if settings.database_url.startswith("sqlite") else settings.db_pool_size,
         wait_seconds=settings.db_wait_seconds,
     )
-    state = State.build(settings, reader)
+    metrics.watch_database(reader)
+
+    # Stores: partners, webhook endpoints and events, throttle buckets, the audit log.
+    partners = PartnerDirectory(reader, settings.partner_cache_seconds)
+    webhooks = Webhooks(settings)
+    buckets = make_buckets(
+        settings.redis_url, settings.redis_key_prefix, metrics.limiter_errors.inc
+    )
+    audit = AuditWriter.for_settings(settings, metrics) if settings.audit_enabled else None
+
+    # Services: admission, records (every request type), makeDial over the PBX link.
+    guard = Guard(settings, partners, buckets, metrics)
+    matcher = ExtensionMatcher(settings.extension_pattern, settings.extensions)
+    records = RecordService(reader, settings.max_records, settings)
     pbx = runner_for(settings)  # the AMI link, when ami_url is set (issue 21)
     dialer = PbxDialer(settings, pbx) if settings.ami_url else None
-    state.records.dials = DialService(state.matcher, dialer, state.guard.dial_budget)
+    records.dials = DialService(matcher, dialer, guard.dial_budget)
+    state = State(
+        settings=settings, reader=reader, matcher=matcher, partners=partners,
+        records=records, metrics=metrics, guard=guard, drain=drain, access=access,
+        audit=audit, webhooks=webhooks, delivery=DeliveryMetrics(metrics.registry),
+    )  # fmt: skip
+
+    # Routes: the partner app, and the ops listener when ops_port is set (server/routes.py).
+    ops_app: Starlette | None = None
+    if settings.ops_port:
+        ops_app = Starlette(routes=ops_routes())
+        ops_app.state.voip24h = state
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await reader.start()
         try:
-            # audit writer, ops listener, drain; the webhook deliverer; the PBX link
-            async with ops.serving(state), delivering(state), running(pbx):
+            # access log, audit writer, ops listener, drain; the webhook deliverer; the PBX
+            async with ops.serving(state, ops_app), delivering(state), running(pbx):
                 yield
         finally:
             await reader.close()
-            state.webhooks.close()
+            webhooks.close()
 
     app = PartnerServer(
         state=state,
-        routes=[
-            Route(PATH, partner_api, methods=["POST"]),  # POSTs: PartnerServer; others: 405
-            *extended_routes(),  # recordings, /openapi.json, /docs (issue 4)
-            *ops.main_routes(settings),
-        ],
+        routes=partner_routes(settings),
         middleware=ops.ops_middleware(state, PATH),
         exception_handlers={
             errors.ApiError: server_errors.handle,

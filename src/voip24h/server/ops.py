@@ -1,4 +1,9 @@
-"""Ops endpoints: GET /healthz (process up), /readyz (database answers), /metrics."""
+"""Ops endpoints: GET /healthz (process up), /readyz (database answers), /metrics.
+
+Their routes are declared in server/routes.py:ops_routes; this module holds the
+handlers, the ops middleware and ``serving``, which runs the app's companions (the
+access log, the audit writer, the ops listener) and drains on the way out.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +16,12 @@ from typing import Any
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from voip24h import errors
-from voip24h.config import Settings
 from voip24h.domain.netaddr import parse_networks
 from voip24h.server.middleware import OpsMiddleware
 from voip24h.server.observability import configure_logging
@@ -27,7 +29,7 @@ from voip24h.server.state import State
 
 log = logging.getLogger("voip24h")
 __all__ = [
-    "configure_logging", "main_routes", "ops_middleware", "routes", "serving", "with_ops",
+    "configure_logging", "healthz", "metrics", "ops_middleware", "readyz", "serving", "with_ops",
 ]  # fmt: skip
 
 
@@ -70,14 +72,6 @@ async def metrics(request: Request) -> Response:
     )
 
 
-def routes() -> list[Route]:
-    return [
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
-    ]
-
-
 def _ops_options(state: State, api_path: str) -> dict[str, Any]:
     return {
         "api_path": api_path,
@@ -99,11 +93,6 @@ def with_ops(app: ASGIApp, state: State, api_path: str) -> OpsMiddleware:
     return OpsMiddleware(app, **_ops_options(state, api_path))
 
 
-def main_routes(settings: Settings) -> list[Route]:
-    """The ops routes served on the partner port (none when ops_port is set)."""
-    return [] if settings.ops_port else routes()
-
-
 class _OpsServer(uvicorn.Server):
     """A uvicorn server that leaves signal handling to the main server."""
 
@@ -113,18 +102,16 @@ class _OpsServer(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def serving(state: State) -> AsyncIterator[None]:
-    """Run the app's companions: access log, audit writer, the ops listener; drain on the
-    way out."""
+async def serving(state: State, ops_app: ASGIApp | None) -> AsyncIterator[None]:
+    """Run the app's companions: access log, audit writer, the ops listener (``ops_app``
+    on ops_host:ops_port, when there is one); drain on the way out."""
     settings = state.settings
     await state.access.start()
     if state.audit is not None:
         await state.audit.start()
     ops_server: _OpsServer | None = None
     ops_task: asyncio.Task[None] | None = None
-    if settings.ops_port:
-        ops_app = Starlette(routes=routes())
-        ops_app.state.voip24h = state
+    if ops_app is not None:
         ops_server = _OpsServer(
             uvicorn.Config(
                 ops_app,

@@ -1,58 +1,39 @@
-"""Routes of the extended API: recording files, /openapi.json and the /docs UI.
+"""The route table: every route of the partner app and of the ops listener.
 
-The docs page and Swagger UI's files are served from the package itself
-(src/voip24h/static), so the documentation works on a PBX without internet access.
+Only declarations live here; the handlers are in server/handlers.py (the partner
+endpoint, recording files), server/stream.py (the SSE event stream), server/pages.py
+(/openapi.json, /docs) and server/ops.py (/healthz, /readyz, /metrics).
+server/app.py:create_app serves ``partner_routes`` on the partner port and, when
+ops_port is set, ``ops_routes`` on the ops listener.
 """
 
 from __future__ import annotations
 
-import html
-
-import orjson
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from voip24h.server.handlers import recording_file
+from voip24h.config import Settings
+from voip24h.server.handlers import partner_api, recording_file
+from voip24h.server.ops import healthz, metrics, readyz
+from voip24h.server.pages import docs, openapi_json
 from voip24h.server.stream import STREAM_PATH, events_stream
-from voip24h.wire.openapi import document
-from voip24h.wire.protocol import RECORDINGS_PREFIX
-
-_DOCS = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>voip24h partner API</title>
-<link rel="stylesheet" href="{root}/docs/static/swagger-ui.css">
-<link rel="icon" href="{root}/docs/static/favicon-32x32.png">
-</head>
-<body>
-<div id="swagger-ui" data-url="{root}/openapi.json"></div>
-<script src="{root}/docs/static/swagger-ui-bundle.js"></script>
-<script src="{root}/docs/static/voip24h-docs.js"></script>
-</body>
-</html>
-"""
+from voip24h.wire.protocol import PATH, RECORDINGS_PREFIX
 
 
-async def openapi_json(request: Request) -> Response:
-    """GET /openapi.json."""
-    cached = getattr(request.app.state, "openapi_bytes", None)
-    if cached is None:
-        cached = request.app.state.openapi_bytes = orjson.dumps(document())
-    return Response(cached, media_type="application/json")
-
-
-async def docs(request: Request) -> Response:
-    """GET /docs: Swagger UI over /openapi.json, every file from this package."""
-    root = html.escape(request.scope.get("root_path", "").rstrip("/"))
-    return Response(_DOCS.format(root=root), media_type="text/html; charset=utf-8")
-
-
-def extended_routes() -> list[BaseRoute]:
-    """The routes to add beside the partner endpoint."""
+def ops_routes() -> list[BaseRoute]:
+    """The ops routes: on the ops listener, or on the partner port when ops_port is 0."""
     return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+
+
+def partner_routes(settings: Settings) -> list[BaseRoute]:
+    """Every route of the partner app (the ops routes too unless ops_port is set)."""
+    return [
+        # POSTs take server/app.py:PartnerServer's fast path; other methods get 405 here.
+        Route(PATH, partner_api, methods=["POST"]),
         Route(RECORDINGS_PREFIX + "{token}", recording_file, methods=["GET", "HEAD"]),
         Route(STREAM_PATH, events_stream, methods=["GET"]),  # live events (issue 21)
         Route("/openapi.json", openapi_json, methods=["GET"]),
@@ -62,4 +43,5 @@ def extended_routes() -> list[BaseRoute]:
             StaticFiles(packages=[("voip24h", "static/swagger-ui")]),
             name="docs-static",
         ),
+        *([] if settings.ops_port else ops_routes()),
     ]

@@ -7,32 +7,13 @@ sequence a client gives back (``Last-Event-ID``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC
 from typing import Any
-
-import orjson
 
 from voip24h.db.drivers import Reader
 from voip24h.db.queries import events as event_queries
-from voip24h.domain.mapping import as_datetime
 from voip24h.domain.partners import Scope
 
 BATCH = 500
-
-
-def event_document(row: Sequence[Any]) -> dict[str, Any]:
-    """One event as partners receive it (the getEvents shape): id, type, occurredAt,
-    sequence and data."""
-    seq, event_id, kind, occurred_at, payload = row
-    moment = as_datetime(occurred_at).replace(tzinfo=UTC)
-    return {
-        "id": event_id,
-        "type": kind,
-        "occurredAt": moment.isoformat().replace("+00:00", "Z"),
-        "sequence": int(seq),
-        "data": orjson.loads(payload),
-    }
 
 
 class EventFeed:
@@ -48,4 +29,4 @@ class EventFeed:
             ("events-after", scope), lambda: event_queries.select_events_after(scope)
         )
         rows = await self._reader.fetch(statement, {"cursor": cursor, "limit": limit})
-        return [event_document(row) for row in rows]
+        return [event_queries.event_document(row) for row in rows]

@@ -22,7 +22,7 @@ from voip24h.db import bulk
 from voip24h.db.queries.call_records import scope_clause
 from voip24h.db.schema import events as t
 from voip24h.db.schema import sequences
-from voip24h.domain.mapping import CallRecord
+from voip24h.domain.mapping import CallRecord, as_datetime
 from voip24h.domain.partners import Scope
 
 LIVE_EVENT_TYPES = ("call.ringing", "call.answered", "call.ended")
@@ -181,18 +181,24 @@ def _naive(moment: datetime | None) -> datetime | None:
     return moment.replace(microsecond=0)
 
 
-def event_document(row: Any) -> dict[str, Any]:
-    """An events row (seq, id, type, occurred_at, payload) as partners receive it."""
-    return {
-        "id": row.id,
-        "type": row.type,
-        "occurredAt": row.occurred_at.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z"),
-        "sequence": int(row.seq),
-        "data": orjson.loads(row.payload),
-    }
-
-
 COLUMNS = (t.c.seq, t.c.id, t.c.type, t.c.occurred_at, t.c.payload)
+EVENT_FIELDS = tuple(column.name for column in COLUMNS)  # the order event_document reads
+
+
+def event_document(row: Sequence[Any]) -> dict[str, Any]:
+    """An events row (seq, id, type, occurred_at, payload: ``COLUMNS``' order) as partners
+    receive it (the getEvents shape). occurred_at is naive UTC, a datetime or the text an
+    async driver may give; every reader of events (the engine's, the stream's async
+    readers, the deliverer) renders through this one function."""
+    seq, event_id, kind, occurred_at, payload = row
+    moment = as_datetime(occurred_at).replace(tzinfo=UTC)
+    return {
+        "id": event_id,
+        "type": kind,
+        "occurredAt": moment.isoformat().replace("+00:00", "Z"),
+        "sequence": int(seq),
+        "data": orjson.loads(payload),
+    }
 
 
 def events_for_partner(

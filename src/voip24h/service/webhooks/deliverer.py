@@ -24,7 +24,6 @@ import random
 import socket
 import time
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -36,7 +35,7 @@ from voip24h.db.engine import make_engine
 from voip24h.db.queries import audit as audit_queries
 from voip24h.db.queries import leases
 from voip24h.db.queries import webhooks as q
-from voip24h.db.queries.events import event_document
+from voip24h.db.queries.events import EVENT_FIELDS, event_document
 from voip24h.domain.netaddr import parse_networks
 from voip24h.service.webhooks import sender
 from voip24h.service.webhooks.endpoints import endpoint_scope, signing_secrets, utcnow
@@ -202,7 +201,7 @@ class Deliverer:
         endpoint: dict[str, Any],
         delivery: dict[str, Any],
     ) -> tuple[dict[str, Any], sender.Outcome, float]:
-        body = orjson.dumps(event_document(SimpleNamespace(**delivery)))
+        body = orjson.dumps(event_document([delivery[name] for name in EVENT_FIELDS]))
         at = utcnow()
         headers = signature_headers(signing_secrets(endpoint, at), delivery["id"], body, at)
         started = time.monotonic()
