@@ -18,7 +18,7 @@ from voip24h.db.drivers import make_reader
 from voip24h.db.queries import call_records as record_queries
 from voip24h.domain.mapping import CallRecord
 from voip24h.domain.partners import Scope
-from voip24h.service.answers import Partner, RecordService
+from voip24h.service.answers import AnswerService, Partner
 from voip24h.service.translate import RecordQuery
 from voip24h.wire import export
 
@@ -185,7 +185,7 @@ def _peak_while_exporting(settings: Any) -> tuple[int, int]:
         reader = make_reader(settings.database_url, 30, 2)
         await reader.start()
         try:
-            service = RecordService(reader, 10, settings)
+            service = AnswerService(reader, 10, settings)
             partner = Partner(1, "p", Scope())
             result = await service.answer(partner, RecordQuery(None, None, format="csv"))
             tracemalloc.start()
@@ -232,7 +232,7 @@ def test_an_export_in_progress_hides_no_new_call_from_other_requests(engine, set
         reader = make_reader(settings.database_url, 30, 2)
         await reader.start()
         try:
-            service = RecordService(reader, 1000, settings.replace(export_chunk_rows=10))
+            service = AnswerService(reader, 1000, settings.replace(export_chunk_rows=10))
             partner = Partner(1, "p", Scope())
             export_ = await service.answer(partner, RecordQuery(None, None, format="ndjson"))
             first = await anext(export_.chunks)  # type: ignore[union-attr]

@@ -20,7 +20,7 @@ def test_a_crash_is_one_json_line_with_its_traceback_and_nothing_for_the_client(
     async def crash(*_args: object) -> None:
         raise RuntimeError("secret detail: /etc/voip24h/voip24h.toml")
 
-    client.app.state.voip24h.records.answer = crash
+    client.app.state.voip24h.answers.answer = crash
     caplog.set_level(logging.INFO, logger="voip24h")
     body = {"requestType": "getUser", "partnerSecret": secret, "data": {"user": "137"}}
     response = client.post(API, json=body)

@@ -39,7 +39,7 @@ from voip24h.server.observability import AccessLog, Metrics
 from voip24h.server.ratelimit import make_buckets
 from voip24h.server.routes import ops_routes, partner_routes
 from voip24h.server.state import State
-from voip24h.service.answers import PartnerDirectory, RecordService
+from voip24h.service.answers import AnswerService, PartnerDirectory
 from voip24h.service.dial import DialService
 from voip24h.service.webhooks.endpoints import Webhooks
 from voip24h.service.webhooks.metrics import DeliveryMetrics
@@ -122,16 +122,16 @@ def create_app(settings: Settings) -> Starlette:
     )
     audit = AuditWriter.for_settings(settings, metrics) if settings.audit_enabled else None
 
-    # Services: admission, records (every request type), makeDial over the PBX link.
+    # Services: admission, answers (every request type), makeDial over the PBX link.
     guard = Guard(settings, partners, buckets, metrics)
     matcher = ExtensionMatcher(settings.extension_pattern, settings.extensions)
-    records = RecordService(reader, settings.max_records, settings)
+    answers = AnswerService(reader, settings.max_records, settings)
     pbx = runner_for(settings)  # the AMI link, when ami_url is set (issue 21)
     dialer = PbxDialer(settings, pbx) if settings.ami_url else None
-    records.dials = DialService(matcher, dialer, guard.dial_budget)
+    answers.dials = DialService(matcher, dialer, guard.dial_budget)
     state = State(
         settings=settings, reader=reader, matcher=matcher, partners=partners,
-        records=records, metrics=metrics, guard=guard, drain=drain, access=access,
+        answers=answers, metrics=metrics, guard=guard, drain=drain, access=access,
         audit=audit, webhooks=webhooks, delivery=DeliveryMetrics(metrics.registry),
     )  # fmt: skip
 

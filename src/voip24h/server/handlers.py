@@ -79,7 +79,7 @@ async def partner_api(request: Request) -> Response:
         response.headers.update(await state.guard.charge(request, partner, 0))
         return response
     query = to_query(data, state.settings, state.matcher)
-    result = await state.records.answer(partner, query)  # every request type (issue 4)
+    result = await state.answers.answer(partner, query)  # every request type (issue 4)
     if isinstance(result, Dialed):  # the originate's audit entry says how it went
         request_info(request).params = {**envelope.data, **result.wire(),
                                          "replayed": result.replayed}
@@ -90,4 +90,4 @@ async def partner_api(request: Request) -> Response:
 async def recording_file(request: Request) -> Response:
     """GET /api/v1/partner/voip24h/recordings/{token}: the file a signed link points to."""
     state: State = request.app.state.voip24h
-    return await state.records.recordings.open(request.path_params["token"])
+    return await state.answers.recordings.open(request.path_params["token"])

@@ -15,7 +15,7 @@ from voip24h.server.audit import AuditWriter
 from voip24h.server.guard import Guard
 from voip24h.server.middleware import Drain
 from voip24h.server.observability import AccessLog, Metrics
-from voip24h.service.answers import PartnerDirectory, RecordService
+from voip24h.service.answers import AnswerService, PartnerDirectory
 from voip24h.service.webhooks.endpoints import Webhooks
 from voip24h.service.webhooks.metrics import DeliveryMetrics
 
@@ -28,7 +28,7 @@ class State:
     reader: Reader
     matcher: ExtensionMatcher
     partners: PartnerDirectory
-    records: RecordService
+    answers: AnswerService
     # Abuse resistance and operations (issue 5).
     metrics: Metrics
     guard: Guard

@@ -106,7 +106,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-class RecordService:
+class AnswerService:
     """Reads records for a partner; its scope is part of the SQL itself.
 
     ``answer`` dispatches every request type; a seed-shaped request takes ``find``,
