@@ -5,7 +5,8 @@
 A scripted AMI peer (in a process of its own) streams the Asterisk 20 firehose
 (tests/fixtures/ami/firehose_pass1.txt; uniqueids renumbered per pass, Timestamp set
 to the moment each event is sent) at ``--rate`` events per second to a real server
-(``voip24h serve`` in its own process, SQLite, one worker, the link inside it). Short
+(``voip24h serve`` in its own process, SQLite, one worker, the link in serve: in its
+``voip24h pbx`` child by default, in the worker with ``--in-worker``). Short
 slices alternate, idle (the peer silent) and busy, each ``--seconds`` long, ``--rounds``
 pairs in idle-busy-busy-idle order, so that a neighbour's load on the machine falls on
 both alike; in both, partner requests (getUser) go out at a fixed ``--api-rate``.
@@ -260,6 +261,7 @@ async def measure(args: argparse.Namespace, url: str, secret: str, db: Path) -> 
         [sys.executable, "-m", "voip24h", "serve", "--db", url, "--port", "{port}"],
         env={"VOIP24H_AMI_URL": f"ami://bench:x@127.0.0.1:{port}",
              "VOIP24H_PBX_LINK_IN_SERVE": "false" if args.separate else "true",
+             "VOIP24H_PBX_LINK_PROCESS": "false" if args.in_worker else "true",
              "VOIP24H_RATE_LIMIT_PER_SECOND": "0", "VOIP24H_LOG_LEVEL": "warning"},
     )  # fmt: skip
     link = System(
@@ -340,6 +342,10 @@ def main() -> None:
         "--separate", action="store_true",
         help="the link in `voip24h pbx` beside the server (pbx_link_in_serve=false)",
     )  # fmt: skip
+    parser.add_argument(
+        "--in-worker", action="store_true",
+        help="the link in the server's worker process (pbx_link_process=false)",
+    )  # fmt: skip
     parser.add_argument("--json", default=None, help="also write the results to this file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="voip24h-pbx-bench-") as tmp:
@@ -350,7 +356,11 @@ def main() -> None:
         f"AMI events: {r['events']:,} sent at {r['rate_sent']:,.0f}/s "
         f"(target {r['rate_target']:,.0f}/s); {r['live_events']:,} live events"
     )
-    where = "server and link processes" if args.separate else "server process, link inside"
+    where = (
+        "server and link processes" if args.separate
+        else "server process, link in its worker" if args.in_worker
+        else "server and its link child process"
+    )  # fmt: skip
     print(f"CPU per AMI event: {r['cpu_us_per_event']:.1f} us ({where}, busy - idle)")
     print(
         f"event-to-outbox latency: p50 {r['outbox_p50_ms']:.1f} ms, p99 {r['outbox_p99_ms']:.1f} ms"
