@@ -153,3 +153,39 @@ def test_docs_page_needs_nothing_from_the_internet(client):
         assert asset.content == (STATIC / url.rsplit("/", 1)[1]).read_bytes()
     bundle = client.get("/docs/static/swagger-ui-bundle.js")
     assert bundle.headers["content-type"].startswith(("text/javascript", "application/javascript"))
+
+
+def test_event_stream_is_in_the_document(doc):
+    from voip24h.server.stream import STREAM_PATH
+
+    route = doc["paths"][STREAM_PATH]["get"]
+    assert route["security"] == [{"bearerAuth": []}]
+    assert list(route["responses"]["200"]["content"]) == ["text/event-stream"]
+    headers = [p for p in route["parameters"] if p["in"] == "header"]
+    assert [p["name"] for p in headers] == ["Last-Event-ID"]
+    assert {"400", "401", "429"} <= set(route["responses"])
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_event_stream_refusals_match_the_document(client, add_partner, doc):
+    from voip24h.server.stream import STREAM_PATH
+
+    responses = doc["paths"][STREAM_PATH]["get"]["responses"]
+    secret = add_partner("streamer")
+    for answer, status, code in (
+        (client.get(STREAM_PATH), 401, "missing_secret"),
+        (client.get(STREAM_PATH, headers={"Authorization": "Bearer " + "x" * 20}), 401, None),
+        (
+            client.get(
+                STREAM_PATH,
+                headers={"Authorization": f"Bearer {secret}", "Last-Event-ID": "nope"},
+            ),
+            400,
+            "invalid_cursor",
+        ),
+    ):
+        assert answer.status_code == status, answer.text
+        schema = responses[str(status)]["content"]["application/json"]["schema"]
+        assert not list(checker(doc, schema).iter_errors(answer.json()))
+        if code is not None:
+            assert answer.json()["errorCode"] == code

@@ -115,14 +115,17 @@ def serve(ctx: click.Context, **flags: Any) -> None:
     """Run the partner API server.
 
     With ami_url set, a server also runs the live link to the PBX (one process per
-    database holds it, like `voip24h pbx`).
+    database holds it, like `voip24h pbx`), in a child process unless pbx_link_process
+    is false.
     """
     from voip24h.cli.pbx import check_ami_url
 
     settings = settings_from(ctx, **flags)
     check_ami_url(settings)
     _check_schema(settings)
-    run_server(settings)
+    from voip24h.cli.link_child import serve_with_link
+
+    serve_with_link(settings, run_server)  # the PBX link in a child process (issue 21)
 
 
 def _check_schema(settings: Settings) -> None:

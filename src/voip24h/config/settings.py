@@ -207,6 +207,10 @@ class Settings:
     pbx_link_in_serve: bool = _setting(
         True, "Run the link inside voip24h serve; false: only `voip24h pbx` (a process of its own)."
     )
+    pbx_link_process: bool = _setting(
+        True, "voip24h serve runs its link in a child process (`voip24h pbx`), so that a busy "
+        "PBX never shares the workers' CPU; false: in the worker's event loop.",
+    )  # fmt: skip
     dial_context: str = _setting(
         "from-internal", "Dialplan context makeDial dials phoneNumber in, once the user answers."
     )

@@ -20,6 +20,7 @@ from voip24h.wire.protocol import RECORDINGS_PREFIX
 from voip24h.wire.push import EventsResponse, WebhookResponse
 
 _Int = Annotated[int, msgspec.Meta(ge=0)]
+EVENTS_STREAM_PATH = "/api/v1/partner/events/stream"  # served by server/stream.py
 
 
 class ExtendedRecord(msgspec.Struct, kw_only=True):
@@ -278,6 +279,7 @@ def document() -> dict[str, Any]:
         "paths": {
             protocol.PATH: partner_api,
             RECORDINGS_PREFIX + "{token}": recording,
+            EVENTS_STREAM_PATH: _events_stream(),
         },
         "components": {
             "schemas": components,
@@ -289,4 +291,49 @@ def document() -> dict[str, Any]:
                 }
             },
         },
+    }
+
+
+def _events_stream() -> dict[str, Any]:
+    """The live events stream (Server-Sent Events); it never ends by itself."""
+    return {
+        "get": {
+            "operationId": "eventsStream",
+            "summary": "The partner's events (records and live calls) as Server-Sent Events",
+            "description": (
+                "An endless text/event-stream: each event's `id` is its outbox sequence, "
+                "`event` its type and `data` the JSON getEvents gives. Reconnect with "
+                "`Last-Event-ID` (or `?after=`) to get every event after it, none lost; "
+                "a comment line every 15 s keeps a quiet stream open."
+            ),
+            "security": [{"bearerAuth": []}],
+            "parameters": [
+                {
+                    "name": "Last-Event-ID",
+                    "in": "header",
+                    "required": False,
+                    "description": "Resume after this event id (the last one received).",
+                    "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+                },
+                {
+                    "name": "after",
+                    "in": "query",
+                    "required": False,
+                    "description": "The same as Last-Event-ID, for clients that cannot set it.",
+                    "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "The event stream (never ends by itself)",
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                },
+                "400": _error("Last-Event-ID is not an event id (errorCode invalid_cursor)"),
+                "401": _error("Bearer secret missing, wrong, expired or revoked"),
+                "405": _error("Wrong method"),
+                "429": _error("Too many streams open for this partner; see Retry-After"),
+                "500": _error("Internal error (logged)"),
+                "503": _error("Database unavailable or too slow"),
+            },
+        }
     }
