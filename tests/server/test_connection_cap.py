@@ -24,7 +24,7 @@ from voip24h.server.app import create_app
 from voip24h.server.protocol import TimedProtocol
 
 SAFETY = 20  # no socket read waits longer than this (the test would hang otherwise)
-SLOW = 200
+SLOW = 2000  # the figure: twice the default max_connections
 
 
 class PatientProtocol(TimedProtocol):
