@@ -21,7 +21,7 @@ from voip24h.domain.partners import Scope
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def until(condition: Callable[[], Any], seconds: float = 30.0) -> Any:
+def until(condition: Callable[[], Any], seconds: float = 60.0) -> Any:  # a loaded CI machine
     deadline = time.monotonic() + seconds
     while not (value := condition()):
         assert time.monotonic() < deadline, "gave up waiting"
