@@ -25,7 +25,9 @@ def test_the_pbx_bench_streams_events_into_a_server_and_reports_every_figure(
          "--rounds", "1", "--api-rate", "20", "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
+    # 0 PASS, 3 FAIL: a run this short measures nothing, but it must finish (a crash is 1).
+    assert done.returncode in (0, 3), done.stderr[-2000:]
+    assert ("PASS" if done.returncode == 0 else "FAIL") in done.stdout
     result = json.loads(out.read_text())
     assert result["events"] > 0 and result["live_events"] > 0
     assert result["api_requests"] == 20
