@@ -43,10 +43,25 @@ class ChainLinker:
         *,
         indexed: bool,
     ) -> tuple[list[tuple[Any, ...]], set[str]]:
-        """The batch's ``rows`` with callids moved to the conversations they join, and
+        """The batch's insert tuples with callids moved to the conversations they join, and
         the callids whose records must be rebuilt from the table once they are written."""
+        renames, rebuild = self.join(conn, chains, indexed=indexed)
+        if renames:
+            at = cdr_queries.CALLID_AT
+            rows = [
+                row if row[at] not in renames else (*row[:at], renames[row[at]], *row[at + 1 :])
+                for row in rows
+            ]
+        return rows, rebuild
+
+    def join(
+        self, conn: Connection, chains: Sequence[Chain], *, indexed: bool
+    ) -> tuple[dict[str, str], set[str]]:
+        """Join ``chains`` (a batch's, not stored yet) to the stored chains they touch:
+        stored rows are moved in the table; returns the callids the batch's own rows must
+        take instead (``{old: new}``) and the callids whose records must be rebuilt."""
         if not chains:
-            return rows, set()
+            return {}, set()
         stored = self._stored(conn, chains) if indexed else self._remembered(chains)
         renames: dict[str, str] = {}
         rebuild: set[str] = set()
@@ -69,12 +84,7 @@ class ChainLinker:
             self._remember(whole)
         if renames:
             cdr_queries.rename_callids(conn, renames)
-            at = cdr_queries.CALLID_AT
-            rows = [
-                row if row[at] not in renames else (*row[:at], renames[row[at]], *row[at + 1 :])
-                for row in rows
-            ]
-        return rows, rebuild
+        return renames, rebuild
 
     def _stored(self, conn: Connection, chains: Sequence[Chain]) -> dict[str, list[Chain]]:
         since = min(chain.first for chain in chains) - REACH

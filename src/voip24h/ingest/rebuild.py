@@ -18,9 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from voip24h.db import bulk
 from voip24h.db.queries import cdr as cdr_queries
-from voip24h.db.schema import cdr
 from voip24h.domain import conversations
 from voip24h.domain.cdr import synthetic_uniqueid
 from voip24h.ingest.linking import ChainLinker
@@ -43,7 +41,6 @@ def fill_callids(
     ``progress(rows_done)`` is called after each committed batch.
     """
     linker = ChainLinker(zone)
-    at = cdr_queries.CALLID_AT
     done = 0
     while True:
         with engine.begin() as conn:
@@ -62,16 +59,9 @@ def fill_callids(
                 else:
                     unnamed.append(row)
             chains = conversations.link(unnamed, zone)
-            if chains:
-                # The linker works on insert tuples; only the callid of each matters here.
-                width = len(bulk.column_names(cdr))
-                tuples = [
-                    tuple(row["callid"] if i == at else None for i in range(width))
-                    for row in unnamed
-                ]
-                linked, _ = linker.link(conn, chains, tuples, indexed=True)
-                for row, values in zip(unnamed, linked, strict=True):
-                    callids[row["id"]] = values[at]
+            renames, _ = linker.join(conn, chains, indexed=True)
+            for row in unnamed:
+                callids[row["id"]] = renames.get(row["callid"], row["callid"])
             cdr_queries.set_callids(conn, callids)
             done += len(rows)
         if progress:
