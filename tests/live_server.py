@@ -95,3 +95,20 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
                 return
         time.sleep(0.05)
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def post_when_up(
+    port: int, proc: Any, body: Any, *, within: float, timeout: float, path: str
+) -> Any:
+    """POST ``body`` to a server started as the subprocess ``proc`` as soon as it listens
+    on ``port`` (retrying while nothing answers, up to ``within`` seconds); the response."""
+    import httpx
+
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return httpx.post(f"http://127.0.0.1:{port}{path}", json=body, timeout=timeout)
+        except httpx.TransportError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise
+            time.sleep(0.2)

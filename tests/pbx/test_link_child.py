@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.live_server import free_port
 from tests.pbx.ami_peer import Transcript, peer_in_thread
 from voip24h.config import Settings
 from voip24h.db.queries.events import events_for_partner
@@ -49,12 +49,6 @@ def live_events(engine: Any) -> list[Any]:
     """The outbox now (a fresh connection: a MySQL snapshot would not see new rows)."""
     with engine.connect() as conn:
         return list(events_for_partner(conn, Scope(), 0, 10))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def alive(pid: int) -> bool:

@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 
-import httpx
 import pytest
 
 from tests.builders import cdr_row
 from tests.conftest import API
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.live_server import free_port, post_when_up
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -63,15 +55,7 @@ def test_serve_answers_over_a_socket_and_stops_cleanly(tmp_path, workers):
     )
     try:
         body = {"requestType": "getUser", "partnerSecret": secret, "data": {"user": "137"}}
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                response = httpx.post(f"http://127.0.0.1:{port}{API}", json=body, timeout=5)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.2)
+        response = post_when_up(port, proc, body, within=30, timeout=5, path=API)
         assert response.status_code == 200
         assert [r["callId"] for r in response.json()["data"]] == ["1532857052.131132"]
     finally:

@@ -13,25 +13,17 @@ import json
 import os
 import resource
 import signal
-import socket
 import subprocess
 import sys
-import time
 from datetime import datetime, timedelta
 
-import httpx
 import pytest
 
 from tests.builders import cdr_row
 from tests.conftest import API
+from tests.live_server import free_port, post_when_up
 
 LIMIT = 256 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def small_disk() -> None:
@@ -84,15 +76,7 @@ def test_serve_starts_without_the_deferred_indexes_and_says_what_to_run(tmp_path
     )
     try:
         body = {"requestType": "getUser", "partnerSecret": secret, "data": {"user": "137"}}
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                response = httpx.post(f"http://127.0.0.1:{port}{API}", json=body, timeout=10)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.2)
+        response = post_when_up(port, proc, body, within=60, timeout=10, path=API)
         assert response.status_code == 200, response.text
         assert len(response.json()["data"]) == 8000
     finally:
