@@ -197,6 +197,7 @@ def upgrade(ctx: click.Context, database_url: str | None, display: Mode) -> None
 
 def _rebuild_records(engine: Any, settings: Settings, display: Mode) -> None:
     """Fill the callids of rows from before 0009, then rebuild records built by older rules."""
+    from voip24h.db.queries import cdr as cdr_queries
     from voip24h.ingest import rebuild
     from voip24h.ingest.loader import IndexOutOfDate, Loader
     from voip24h.ingest.progress import tracker
@@ -211,8 +212,6 @@ def _rebuild_records(engine: Any, settings: Settings, display: Mode) -> None:
         loader.check_ready()
     except IndexOutOfDate:
         with engine.connect() as conn:
-            from voip24h.db.queries import cdr as cdr_queries
-
             rows = cdr_queries.count(conn)
         with tracker("reindexing", display=display, total=rows) as update:
             written = loader.reindex(progress=lambda done, records: update(done))
